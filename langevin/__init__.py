@@ -1,0 +1,30 @@
+"""langevin: Langevin-family samplers written once, compiled by Numba (CPU) and JAX (GPU).
+
+Quick start::
+
+    import langevin
+    trace = langevin.sample(langevin.targets.gaussian(5), langevin.MALA(0.5), seed=0)
+    print(trace.summary())
+"""
+
+from langevin import diagnostics, kernels, targets
+from langevin.kernels import MALA, ULA, Kernel
+from langevin.sample import sample
+from langevin.targets.base import Reference, Target
+from langevin.trace import Trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MALA",
+    "ULA",
+    "Kernel",
+    "Reference",
+    "Target",
+    "Trace",
+    "diagnostics",
+    "kernels",
+    "sample",
+    "targets",
+    "__version__",
+]

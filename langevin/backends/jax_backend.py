@@ -1,0 +1,233 @@
+"""The JAX backend: ``vmap`` over chains, a compiled loop over the steps of a chunk, ``jit``.
+
+* The kernel's ``step_math`` is twinned with ``xp = jax_ops`` and traced; the chunk runner is
+  jitted once per (kernel class, target) and cached on the target. Step sizes, kernel
+  parameters, the number of steps in a chunk and the noise are runtime arguments, so another
+  step size, seed or number of draws compiles nothing. Chunks have a fixed length; the last
+  one runs fewer steps through a dynamic trip count (``fori_loop``), not a new shape.
+* Noise is drawn inside the loop from one key per chain: step ``t`` of chain ``c`` uses
+  ``fold_in(key_c, t)``, so draws do not depend on how a run is chunked. Explicit noise
+  arrays can be passed instead (cross-backend tests, common random numbers).
+* The dtype follows the positions the user passes: float32 stays float32. Global JAX
+  flags are never changed: to sample in float64, enable ``jax_enable_x64`` yourself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin.adaptation.dual_averaging import (
+    DualAveragingParams,
+    DualAveragingState,
+    dual_averaging_update,
+)
+from langevin.backends import jax_ops
+from langevin.backends.base import ChunkResult
+from langevin.backends.portable import make_twin
+from langevin.kernels.base import Normal, Uniform
+
+__all__ = ["name", "prepare", "init", "run", "chain_keys"]
+
+name = "jax"
+
+_TWINS: dict = {}
+CHUNK = 1000  # steps per compiled chunk: bounds the output buffers, drives the progress bar
+
+
+class Prepared(NamedTuple):
+    kernel: Any
+    runner: Any
+    init: Any
+    dim: int
+    dtype: Any
+
+
+def _draw(spec, key, dtype):
+    keys = jax.random.split(key, len(spec))
+    fields = []
+    for d, k in zip(spec, keys):
+        if isinstance(d, Normal):
+            fields.append(jax.random.normal(k, d.shape, dtype))
+        elif isinstance(d, Uniform):
+            fields.append(jax.random.uniform(k, d.shape, dtype))
+        else:
+            raise TypeError(f"unknown noise distribution {d!r}")
+    return type(spec)(*fields)
+
+
+def _build_runner(kernel_cls, vg, spec):
+    step = make_twin(kernel_cls.step_math, jax_ops, lambda f: f, _TWINS)
+    da_update = make_twin(dual_averaging_update, jax_ops, lambda f: f, _TWINS)
+
+    def one_step(state, noise, h, params, adapt, da, da_params):
+        h = jnp.where(adapt, jnp.exp(da.log_step), h)
+        new_state, info = step(state, noise, h, params, vg)
+        new_da = da_update(da, info.acceptance_rate, da_params)
+        new_da = jax.tree_util.tree_map(lambda a, b: jnp.where(adapt, a, b), new_da, da)
+        return new_state, new_da, info
+
+    batched_step = jax.vmap(one_step, in_axes=(0, 0, 0, None, None, 0, None))
+
+    def chunk(state, da, noise_or_keys, start, n_steps, step_size, params, adapt, da_params,
+              explicit):  # fmt: skip
+        n_chains = step_size.shape[0]
+        position0 = state.position
+        dtype = position0.dtype
+        length = CHUNK if not explicit else jax.tree_util.tree_leaves(noise_or_keys)[0].shape[1]
+        def noise_at(t):
+            if explicit:
+                return jax.tree_util.tree_map(lambda a: a[:, t], noise_or_keys)
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, start + t))(noise_or_keys)
+            return jax.vmap(lambda k: _draw(spec, k, dtype))(keys)
+
+        info_shape = jax.eval_shape(
+            lambda: batched_step(state, noise_at(0), step_size, params, adapt, da, da_params)[2]
+        )
+        buffers = (
+            jnp.full((n_chains, length, position0.shape[1]), jnp.nan, dtype),
+            jnp.full((n_chains, length), jnp.nan, dtype),
+            jax.tree_util.tree_map(lambda s: jnp.zeros((n_chains, length), s.dtype), info_shape),
+        )
+        alive0 = jnp.ones(n_chains, bool)
+        done0 = jnp.zeros(n_chains, jnp.int32)
+
+        def body(t, carry):
+            state, da, (pos_buf, lp_buf, info_buf), alive, done = carry
+            new_state, new_da, info = batched_step(
+                state, noise_at(t), step_size, params, adapt, da, da_params
+            )
+            keep = alive
+            state = jax.tree_util.tree_map(
+                lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                new_state, state,
+            )  # fmt: skip
+            da = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new_da, da)
+            pos_buf = pos_buf.at[:, t].set(jnp.where(keep[:, None], new_state.position, jnp.nan))
+            lp_buf = lp_buf.at[:, t].set(jnp.where(keep, new_state.logdensity, jnp.nan))
+            info_buf = jax.tree_util.tree_map(lambda b, v: b.at[:, t].set(v), info_buf, info)
+            done = done + keep.astype(jnp.int32)
+            finite = jnp.isfinite(new_state.logdensity) & jnp.all(
+                jnp.isfinite(new_state.position), axis=-1
+            )
+            alive = alive & finite
+            return state, da, (pos_buf, lp_buf, info_buf), alive, done
+
+        state, da, buffers, alive, done = jax.lax.fori_loop(
+            0, n_steps, body, (state, da, buffers, alive0, done0)
+        )
+        return state, da, buffers, ~alive, done
+
+    return jax.jit(chunk, static_argnames=("explicit",))
+
+
+def prepare(kernel, target, dim: int, dtype) -> Prepared:
+    """Check the target can run here; fetch (or build) the jitted chunk runner."""
+    if not target.has_jax:
+        raise TypeError(
+            f"{target!r} has no JAX form, so it cannot run on backend='jax'. Build it with "
+            "Target.from_jax(logdensity), or use backend='numba' for numba functions."
+        )
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"initial_position must be a float array; got dtype {dtype}")
+    _check_dtypes(target, dim, dtype)
+    key = ("jax", type(kernel), dim)
+    if key not in target._cache:
+        vg = jax.value_and_grad(target.jax_logdensity)
+        spec = kernel.noise(dim)
+        target._cache[key] = (_build_runner(type(kernel), vg, spec), vg)
+    runner, vg = target._cache[key]
+    init_math = make_twin(type(kernel).init_math, jax_ops, lambda f: f, _TWINS)
+    init_fn = jax.jit(jax.vmap(lambda x, p: init_math(x, p, vg), in_axes=(0, None)))
+    return Prepared(kernel, runner, init_fn, dim, dtype)
+
+
+def _check_dtypes(target, dim, dtype):
+    """Refuse a log-density whose output dtype differs from the position's (mixed dtypes)."""
+    try:
+        out = jax.eval_shape(target.jax_logdensity, jax.ShapeDtypeStruct((dim,), dtype))
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise TypeError(
+            f"the target's JAX log-density failed on a position of shape ({dim},) and dtype "
+            f"{dtype}: {exc}"
+        ) from exc
+    if out.shape != ():
+        raise ValueError(
+            f"the target's log-density must return a scalar; it returned shape {out.shape}"
+        )
+    if out.dtype != dtype:
+        raise TypeError(
+            f"mixed dtypes: positions are {dtype} but the log-density returns {out.dtype}. "
+            "Make the log-density follow the dtype of its argument (e.g. build constants with "
+            "jnp.asarray(c, dtype=x.dtype)), or pass positions of the density's dtype."
+        )
+
+
+def _params(kernel, dtype):
+    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), kernel.params())
+
+
+def init(prepared: Prepared, positions: np.ndarray):
+    """Batched initial state for positions ``(chains, dim)``."""
+    x = jnp.asarray(positions, prepared.dtype)
+    return prepared.init(x, _params(prepared.kernel, prepared.dtype))
+
+
+def chain_keys(seed: int, n_chains: int):
+    """One independent key per chain from an integer seed."""
+    return jax.random.split(jax.random.key(seed), n_chains)
+
+
+def run(
+    prepared: Prepared,
+    state,
+    n_steps: int,
+    step_size: np.ndarray,
+    *,
+    adapt: bool = False,
+    adaptation=None,
+    adaptation_params: DualAveragingParams | None = None,
+    noise=None,
+    keys=None,
+    start: int = 0,
+) -> ChunkResult:
+    """Run every chain ``n_steps`` steps (at most ``CHUNK`` unless ``noise`` is given).
+
+    Args:
+        noise: the kernel's ``Noise`` of arrays shaped ``(chains, n_steps, ...)``; drawn from
+            ``keys`` (one per chain, step ``start + t`` uses ``fold_in(key, start + t)``)
+            when None.
+    """
+    dtype = prepared.dtype
+    n_chains = int(np.shape(step_size)[0])
+    h = jnp.asarray(step_size, dtype)
+    if adaptation is None:
+        adaptation = DualAveragingState(*(jnp.zeros(n_chains, dtype) for _ in range(5)))
+    if adaptation_params is None:
+        adaptation_params = DualAveragingParams(0.8, 0.05, 10.0, 0.75)
+    da_params = DualAveragingParams(*(jnp.asarray(v, dtype) for v in adaptation_params))
+    params = _params(prepared.kernel, dtype)
+    explicit = noise is not None
+    if explicit:
+        source = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), noise)
+    else:
+        if n_steps > CHUNK:
+            raise ValueError(f"n_steps must be at most {CHUNK} per chunk; got {n_steps}")
+        source = keys
+    state, da, (pos, lp, info), diverged, done = prepared.runner(
+        state, adaptation, source, jnp.asarray(start, jnp.int32), jnp.asarray(n_steps, jnp.int32),
+        h, params, jnp.asarray(adapt), da_params, explicit=explicit,
+    )  # fmt: skip
+    return ChunkResult(
+        state=state,
+        adaptation=da,
+        position=np.asarray(pos)[:, :n_steps],
+        logdensity=np.asarray(lp)[:, :n_steps],
+        info={k: np.asarray(v)[:, :n_steps] for k, v in info._asdict().items()},
+        n_done=np.asarray(done).astype(np.int64),
+        diverged=np.asarray(diverged),
+    )

@@ -1,0 +1,67 @@
+"""The array namespace ``xp`` as plain NumPy, run by the Python interpreter.
+
+Used where compiling is not worth it: the Numba backend builds each chain's initial state
+with the NumPy twin of the kernel's ``init_math`` (one evaluation of the target, no
+compilation). It is also the easiest way to step through kernel math in a debugger.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+name = "numpy"
+
+sqrt = np.sqrt
+exp = np.exp
+log = np.log
+log1p = np.log1p
+expm1 = np.expm1
+abs = np.abs  # noqa: A001
+sum = np.sum  # noqa: A001
+dot = np.dot
+minimum = np.minimum
+maximum = np.maximum
+logical_not = np.logical_not
+isfinite = np.isfinite
+zeros_like = np.zeros_like
+inf = np.inf
+nan = np.nan
+
+
+def all_finite(x):
+    return bool(np.all(np.isfinite(x)))
+
+
+def select(cond, a, b):
+    return a if cond else b
+
+
+def select_tree(cond, a, b):
+    return a if cond else b
+
+
+def dtype_of(x):
+    return np.asarray(x).dtype
+
+
+def as_scalar(x):
+    return x
+
+
+def value_and_grad(target, x):
+    """Call the Numba form of a target from Python (see ``numba_ops.value_and_grad``)."""
+    if len(target) == 1:
+        value, grad = target[0](x)
+    elif len(target) == 2 and callable(target[1]):
+        value, grad = target[0](x), target[1](x)
+    elif len(target) == 2:
+        value, grad = target[0](x, target[1])
+    else:
+        value, grad = target[0](x, target[2]), target[1](x, target[2])
+    return float(value), grad
+
+
+def fori_loop(lower, upper, body, carry):
+    for i in range(lower, upper):
+        carry = body(i, carry)
+    return carry

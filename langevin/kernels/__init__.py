@@ -1,0 +1,10 @@
+"""Kernels: how to move. One module per kernel family; every kernel here is exported.
+
+The conformance suite (``tests/test_conformance.py``) runs every kernel listed in
+``__all__`` through the same checks on both backends.
+"""
+
+from langevin.kernels.base import Kernel
+from langevin.kernels.overdamped import MALA, ULA
+
+__all__ = ["Kernel", "MALA", "ULA"]

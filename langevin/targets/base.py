@@ -1,0 +1,260 @@
+"""What to sample: a log-density, its gradient, and how to report the parameters.
+
+A :class:`Target` is the only thing a user must bring. It holds the log-density
+``log π(x)`` (up to an additive constant) of a flat float vector ``x`` of length ``dim``,
+in one or both of two forms:
+
+* a **JAX** function ``logdensity(x) -> scalar``; the gradient comes from ``jax.grad``.
+  Runs on the JAX backend.
+* **Numba** functions: ``logdensity(x) -> float`` with ``grad(x) -> array``, or one
+  ``value_and_grad(x) -> (float, array)``. Runs on the Numba backend. Numba cannot
+  differentiate, so a Numba target without a gradient is refused.
+
+Numba functions may take a second argument ``data`` (any value Numba can type: an array,
+a tuple of arrays, ...), given once as ``Target.from_numba(..., data=...)``. Data passed
+this way is an *argument* of the compiled chain loop, not a constant frozen into it, so
+a new data set of the same types reuses the compiled loop (and its on-disk cache).
+
+Positions are flat vectors inside the kernels; ``names`` maps blocks of the vector to
+parameter names and shapes (``{"beta": 5, "log_sigma": ()}``), which the trace and
+ArviZ use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Target", "Reference", "parse_names"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What is known about a target's law, for tests and diagnostics.
+
+    Attributes:
+        mean: exact (or near-exact) mean of the flat position, shape ``(dim,)``, or None.
+        cov: exact covariance ``(dim, dim)``, or None.
+        draws: independent or well-mixed reference draws ``(n, dim)`` from outside the
+            project (e.g. posteriordb's Stan runs), or None.
+        mean_mcse: Monte Carlo standard error of ``mean`` when it comes from draws.
+        source: where the numbers come from (a citation or a method).
+    """
+
+    mean: np.ndarray | None = None
+    cov: np.ndarray | None = None
+    draws: np.ndarray | None = None
+    mean_mcse: np.ndarray | None = None
+    sd: np.ndarray | None = None
+    source: str = ""
+    constrained: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_names(names: Mapping[str, int | tuple[int, ...]] | None, dim: int | None):
+    """Turn ``{"beta": 5, "log_sigma": ()}`` into ``(dim, {name: (slice, shape)})``.
+
+    A name maps to an int (a vector of that length), a tuple (an array of that shape; ``()``
+    is a scalar). With ``names=None`` the whole position is one vector called ``"x"``.
+    """
+    if names is None:
+        if dim is None:
+            return None, None
+        return dim, {"x": (slice(0, dim), (dim,))}
+    if not isinstance(names, Mapping) or not names:
+        raise TypeError(
+            "names must be a non-empty mapping from parameter name to shape, e.g. "
+            f"{{'beta': 5, 'log_sigma': ()}}; got {names!r}"
+        )
+    blocks = {}
+    start = 0
+    for name, shape in names.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"names: parameter name {name!r} must be a valid identifier")
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        try:
+            shape = tuple(int(s) for s in shape)
+        except TypeError:
+            raise TypeError(f"names[{name!r}] must be an int or a tuple of ints; got {shape!r}")
+        if any(s < 1 for s in shape):
+            raise ValueError(f"names[{name!r}] has a non-positive size: {shape}")
+        size = math.prod(shape)
+        blocks[name] = (slice(start, start + size), shape)
+        start += size
+    if dim is not None and dim != start:
+        raise ValueError(f"names describe {start} coordinates but dim={dim}")
+    return start, blocks
+
+
+_VG_HELP = (
+    "Target.from_numba needs the gradient: pass numba.njit functions as\n"
+    "    Target.from_numba(logdensity, grad)          # logdensity(x) -> float, grad(x) -> array\n"
+    "or  Target.from_numba(value_and_grad=vg)         # vg(x) -> (float, array)\n"
+    "Numba cannot differentiate a function; if you have a JAX log-density, use "
+    "Target.from_jax(logdensity) with backend='jax'."
+)
+
+
+class Target:
+    """A distribution known up to a constant: the thing a sampler samples.
+
+    Build one with :meth:`from_jax` or :meth:`from_numba` (or take a built-in from
+    :mod:`langevin.targets`). Built-ins carry both forms and run on either backend.
+
+    Example:
+        >>> import numba, numpy as np, langevin
+        >>> @numba.njit
+        ... def logp(x):
+        ...     return -0.5 * np.dot(x, x)
+        >>> @numba.njit
+        ... def grad(x):
+        ...     return -x
+        >>> target = langevin.Target.from_numba(logp, grad, dim=3)
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int | None = None,
+        names: Mapping[str, int | tuple[int, ...]] | None = None,
+        jax_logdensity: Callable | None = None,
+        numba_logdensity: Callable | None = None,
+        numba_grad: Callable | None = None,
+        numba_value_and_grad: Callable | None = None,
+        numba_data: Any = None,
+        initial_position: np.ndarray | None = None,
+        reference: Reference | None = None,
+        name: str = "target",
+        constrain: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
+    ) -> None:
+        if dim is not None:
+            if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:
+                raise ValueError(f"dim must be a positive int; got {dim!r}")
+            dim = int(dim)
+        dim, blocks = parse_names(names, dim)
+        self.dim: int | None = dim
+        self.blocks = blocks
+        self.name = name
+        self.jax_logdensity = jax_logdensity
+        self.numba_logdensity = numba_logdensity
+        self.numba_grad = numba_grad
+        self.numba_value_and_grad = numba_value_and_grad
+        self.numba_data = numba_data
+        self.reference = reference
+        self.constrain = constrain
+        if initial_position is not None:
+            initial_position = np.asarray(initial_position, dtype=np.float64)
+            if dim is not None and initial_position.shape != (dim,):
+                raise ValueError(
+                    f"initial_position must have shape ({dim},); got {initial_position.shape}"
+                )
+        self.initial_position = initial_position
+        self._cache: dict[Any, Any] = {}
+
+    # -- constructors ---------------------------------------------------------------------
+    @classmethod
+    def from_jax(
+        cls,
+        logdensity: Callable,
+        *,
+        dim: int | None = None,
+        names: Mapping[str, int | tuple[int, ...]] | None = None,
+        name: str = "target",
+    ) -> Target:
+        """A target from a JAX log-density ``logdensity(x) -> scalar`` (gradient by autodiff).
+
+        Runs on ``backend="jax"``. ``dim`` (or ``names``) may be left out when
+        ``sample`` gets an ``initial_position``.
+        """
+        if not callable(logdensity):
+            raise TypeError(f"logdensity must be callable; got {type(logdensity).__name__}")
+        return cls(dim=dim, names=names, jax_logdensity=logdensity, name=name)
+
+    @classmethod
+    def from_numba(
+        cls,
+        logdensity: Callable | None = None,
+        grad: Callable | None = None,
+        *,
+        value_and_grad: Callable | None = None,
+        data: Any = None,
+        dim: int | None = None,
+        names: Mapping[str, int | tuple[int, ...]] | None = None,
+        name: str = "target",
+    ) -> Target:
+        """A target from ``numba.njit`` functions: ``(logdensity, grad)`` or ``value_and_grad``.
+
+        Each takes the flat position ``x`` (float64, C-contiguous) and, when ``data`` is
+        given, ``data`` as a second argument. ``grad`` returns a new float64 array of the
+        shape of ``x``; ``value_and_grad`` returns ``(float, array)``. Runs on
+        ``backend="numba"``.
+
+        Give ``value_and_grad`` (it can share work between value and gradient) decorated
+        with ``cache=True`` for the fastest start-up in later processes.
+        """
+        from numba.core.registry import CPUDispatcher
+
+        if value_and_grad is None and (logdensity is None or grad is None):
+            raise TypeError(_VG_HELP)
+        if value_and_grad is not None and (logdensity is not None or grad is not None):
+            raise TypeError("give either (logdensity, grad) or value_and_grad=, not both")
+        for argname, fn in (
+            ("logdensity", logdensity),
+            ("grad", grad),
+            ("value_and_grad", value_and_grad),
+        ):
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"{argname} must be callable; got {type(fn).__name__}")
+            if not isinstance(fn, CPUDispatcher):
+                raise TypeError(
+                    f"{argname} must be a numba.njit function (the Numba backend calls it from "
+                    f"compiled code); got a plain {type(fn).__name__}. Decorate it with "
+                    "@numba.njit, or use Target.from_jax for a JAX function."
+                )
+        return cls(
+            dim=dim,
+            names=names,
+            numba_logdensity=logdensity,
+            numba_grad=grad,
+            numba_value_and_grad=value_and_grad,
+            numba_data=data,
+            name=name,
+        )
+
+    # -- capabilities ---------------------------------------------------------------------
+    @property
+    def has_jax(self) -> bool:
+        return self.jax_logdensity is not None
+
+    @property
+    def has_numba(self) -> bool:
+        return self.numba_value_and_grad is not None or (
+            self.numba_logdensity is not None and self.numba_grad is not None
+        )
+
+    def with_dim(self, dim: int) -> Target:
+        """This target with its dimension fixed (used when it was inferred from a start)."""
+        if self.dim == dim:
+            return self
+        if self.dim is not None:
+            raise ValueError(f"initial_position has {dim} coordinates but the target has {self.dim}")
+        new = Target.__new__(Target)
+        new.__dict__.update(self.__dict__)
+        new.dim, new.blocks = parse_names(None, dim)
+        new._cache = self._cache
+        return new
+
+    def names_or_default(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
+        if self.blocks is None:
+            raise ValueError("the target's dimension is unknown; pass dim= or initial_position=")
+        return self.blocks
+
+    def __repr__(self) -> str:
+        forms = [f for f, ok in (("jax", self.has_jax), ("numba", self.has_numba)) if ok]
+        return f"Target({self.name!r}, dim={self.dim}, backends={forms})"

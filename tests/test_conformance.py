@@ -1,0 +1,156 @@
+"""The kernel conformance suite: every kernel exported from ``langevin.kernels`` goes through it.
+
+Checks, on both backends: the same noise gives the same chain (to 1e-12 in float64); the
+state keeps its structure across steps; the info fields the driver relies on are present;
+float32 stays float32 on JAX; warm-up adaptation agrees across backends too; the kernel's
+declared properties are consistent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import langevin
+from langevin.adaptation.dual_averaging import (
+    DualAveragingParams,
+    DualAveragingState,
+    dual_averaging_init,
+)
+from langevin.backends import jax_backend, numba_backend
+from langevin.kernels.base import Kernel, Normal, Uniform
+
+KERNELS = [
+    getattr(langevin.kernels, name)
+    for name in langevin.kernels.__all__
+    if isinstance(getattr(langevin.kernels, name), type)
+    and issubclass(getattr(langevin.kernels, name), Kernel)
+    and getattr(langevin.kernels, name) is not Kernel
+]
+CHAINS, STEPS, DIM = 3, 60, 4
+
+
+def make_kernel(cls, step_size=0.05):
+    """A kernel instance with a small step size (other parameters at their defaults)."""
+    return cls(step_size=step_size)
+
+
+def shared_noise(kernel, seed=0, steps=STEPS, chains=CHAINS, dim=DIM):
+    """Per-chain noise (for Numba) and the same numbers stacked (C, T, ...) (for JAX)."""
+    rng = np.random.default_rng(seed)
+    spec = kernel.noise(dim)
+    per_chain = []
+    for _ in range(chains):
+        fields = []
+        for d in spec:
+            shape = (steps, *d.shape)
+            fields.append(rng.standard_normal(shape) if isinstance(d, Normal) else rng.random(shape))
+        per_chain.append(type(spec)(*fields))
+    stacked = type(spec)(*(np.stack([nz[i] for nz in per_chain]) for i in range(len(spec))))
+    return per_chain, stacked
+
+
+def starts(seed=1):
+    return np.random.default_rng(seed).standard_normal((CHAINS, DIM))
+
+
+def test_every_kernel_is_covered():
+    assert {k.__name__ for k in KERNELS} >= {"ULA", "MALA"}
+
+
+@pytest.mark.parametrize("kernel_cls", KERNELS, ids=lambda k: k.__name__)
+def test_declared_properties(kernel_cls):
+    kernel = make_kernel(kernel_cls)
+    assert dataclasses.is_dataclass(kernel) and kernel.__dataclass_params__.frozen
+    if kernel_cls.exact:
+        assert kernel_cls.bias_order is None
+    else:
+        assert kernel_cls.bias_order is not None and kernel_cls.bias_order > 0
+    assert {"acceptance_rate", "diverging"} <= set(kernel_cls.Info._fields)
+    for d in kernel.noise(DIM):
+        assert isinstance(d, (Normal, Uniform))
+    with pytest.raises(ValueError, match="step_size"):
+        kernel_cls(step_size=0.0)
+    with pytest.raises(ValueError, match="step_size"):
+        kernel_cls(step_size=-1.0)
+    with pytest.raises(TypeError, match="step_size"):
+        kernel_cls(step_size="0.1")
+
+
+def _run_both(kernel, target, noise_nb, noise_jax, x0, *, adapt=False):
+    step = np.full(CHAINS, kernel.step_size)
+    da_params = DualAveragingParams(0.6, 0.05, 10.0, 0.75)
+    p_nb = numba_backend.prepare(kernel, target, DIM, np.float64)
+    s_nb = numba_backend.init(p_nb, x0)
+    da_nb = [dual_averaging_init(kernel.step_size)] * CHAINS
+    r_nb = numba_backend.run(p_nb, s_nb, STEPS, step, noise=noise_nb, adapt=adapt,
+                             adaptation=da_nb, adaptation_params=da_params)
+    p_jx = jax_backend.prepare(kernel, target, DIM, np.float64)
+    s_jx = jax_backend.init(p_jx, x0)
+    da_jx = DualAveragingState(*(jnp.full(CHAINS, v) for v in dual_averaging_init(kernel.step_size)))
+    r_jx = jax_backend.run(p_jx, s_jx, STEPS, step, noise=noise_jax, adapt=adapt,
+                           adaptation=da_jx, adaptation_params=da_params)
+    return (s_nb, r_nb), (s_jx, r_jx)
+
+
+@pytest.mark.parametrize("kernel_cls", KERNELS, ids=lambda k: k.__name__)
+@pytest.mark.parametrize("adapt", [False, True], ids=["fixed", "adapting"])
+def test_same_noise_same_chain(kernel_cls, adapt, gaussian4):
+    target, _, _ = gaussian4
+    # h·λ_max = 1: inside the stability region, so round-off is not amplified step by step
+    kernel = make_kernel(kernel_cls, step_size=0.1)
+    if adapt and not kernel_cls.adapts_step_size:
+        pytest.skip("kernel does not adapt its step size")
+    noise_nb, noise_jax = shared_noise(kernel)
+    x0 = starts()
+    (_, r_nb), (_, r_jx) = _run_both(kernel, target, noise_nb, noise_jax, x0, adapt=adapt)
+    np.testing.assert_allclose(r_nb.position, r_jx.position, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r_nb.logdensity, r_jx.logdensity, rtol=1e-12, atol=1e-12)
+    assert set(r_nb.info) == set(r_jx.info) == set(kernel_cls.Info._fields)
+    for name in r_nb.info:
+        np.testing.assert_allclose(r_nb.info[name], r_jx.info[name], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(r_nb.n_done, STEPS)
+    np.testing.assert_array_equal(r_jx.n_done, STEPS)
+    # The chain actually moved (a kernel that did nothing would also "agree").
+    assert np.all(np.abs(r_nb.position[:, -1] - x0) > 0)
+    if adapt:
+        log_nb = np.array([d.log_step_avg for d in r_nb.adaptation])
+        np.testing.assert_allclose(log_nb, np.asarray(r_jx.adaptation.log_step_avg), atol=1e-12)
+        assert np.all(log_nb != np.log(kernel.step_size))
+
+
+@pytest.mark.parametrize("kernel_cls", KERNELS, ids=lambda k: k.__name__)
+def test_state_structure_is_stable(kernel_cls, gaussian4):
+    target, _, _ = gaussian4
+    kernel = make_kernel(kernel_cls)
+    noise_nb, noise_jax = shared_noise(kernel)
+    (s0_nb, r_nb), (s0_jx, r_jx) = _run_both(kernel, target, noise_nb, noise_jax, starts())
+    for before, after in zip(s0_nb, r_nb.state):
+        assert type(before) is type(after) is kernel_cls.State
+        for a, b in zip(before, after):
+            assert np.shape(a) == np.shape(b)
+            assert np.asarray(a).dtype == np.asarray(b).dtype
+    assert type(r_jx.state) is type(s0_jx) is kernel_cls.State
+    assert jax.tree_util.tree_structure(r_jx.state) == jax.tree_util.tree_structure(s0_jx)
+    for a, b in zip(jax.tree_util.tree_leaves(s0_jx), jax.tree_util.tree_leaves(r_jx.state)):
+        assert a.shape == b.shape and a.dtype == b.dtype
+
+
+@pytest.mark.parametrize("kernel_cls", KERNELS, ids=lambda k: k.__name__)
+def test_float32_is_kept_on_jax(kernel_cls, gaussian4):
+    target, _, _ = gaussian4
+    kernel = make_kernel(kernel_cls)
+    x0 = starts().astype(np.float32)
+    trace = langevin.sample(target, kernel, backend="jax", chains=CHAINS, warmup=20, draws=30,
+                            initial_position=x0, seed=0, progress=False)
+    assert trace.draws.dtype == np.float32
+    assert trace.sample_stats["lp"].dtype == np.float32
+    assert np.all(np.isfinite(trace.draws))
+    p = jax_backend.prepare(kernel, target, DIM, np.float32)
+    state = jax_backend.init(p, x0)
+    for leaf in jax.tree_util.tree_leaves(state):
+        assert leaf.dtype == jnp.float32
