@@ -9,7 +9,7 @@ Quick start::
 
 from langevin import diagnostics, kernels, targets
 from langevin.kernels import MALA, ULA, Kernel
-from langevin.sample import sample
+from langevin.driver import sample
 from langevin.targets.base import Reference, Target
 from langevin.trace import Trace
 

@@ -48,7 +48,8 @@ def shared_noise(kernel, seed=0, steps=STEPS, chains=CHAINS, dim=DIM):
         fields = []
         for d in spec:
             shape = (steps, *d.shape)
-            fields.append(rng.standard_normal(shape) if isinstance(d, Normal) else rng.random(shape))
+            draw = rng.standard_normal if isinstance(d, Normal) else rng.random
+            fields.append(draw(shape))
         per_chain.append(type(spec)(*fields))
     stacked = type(spec)(*(np.stack([nz[i] for nz in per_chain]) for i in range(len(spec))))
     return per_chain, stacked
@@ -91,7 +92,8 @@ def _run_both(kernel, target, noise_nb, noise_jax, x0, *, adapt=False):
                              adaptation=da_nb, adaptation_params=da_params)
     p_jx = jax_backend.prepare(kernel, target, DIM, np.float64)
     s_jx = jax_backend.init(p_jx, x0)
-    da_jx = DualAveragingState(*(jnp.full(CHAINS, v) for v in dual_averaging_init(kernel.step_size)))
+    da0 = dual_averaging_init(kernel.step_size)
+    da_jx = DualAveragingState(*(jnp.full(CHAINS, v) for v in da0))
     r_jx = jax_backend.run(p_jx, s_jx, STEPS, step, noise=noise_jax, adapt=adapt,
                            adaptation=da_jx, adaptation_params=da_params)
     return (s_nb, r_nb), (s_jx, r_jx)

@@ -19,7 +19,12 @@ from typing import Any, NamedTuple
 from langevin.backends.portable import portable
 from langevin.kernels.base import Scalar
 
-__all__ = ["DualAveragingState", "DualAveragingParams", "dual_averaging_init", "dual_averaging_update"]
+__all__ = [
+    "DualAveragingState",
+    "DualAveragingParams",
+    "dual_averaging_init",
+    "dual_averaging_update",
+]
 
 xp: Any = None
 

@@ -73,7 +73,7 @@ def _build_runner(kernel_cls, vg, spec):
     batched_step = jax.vmap(one_step, in_axes=(0, 0, 0, None, None, 0, None))
 
     def chunk(state, da, noise_or_keys, start, n_steps, step_size, params, adapt, da_params,
-              explicit):  # fmt: skip
+              active, explicit):  # fmt: skip
         n_chains = step_size.shape[0]
         position0 = state.position
         dtype = position0.dtype
@@ -92,7 +92,7 @@ def _build_runner(kernel_cls, vg, spec):
             jnp.full((n_chains, length), jnp.nan, dtype),
             jax.tree_util.tree_map(lambda s: jnp.zeros((n_chains, length), s.dtype), info_shape),
         )
-        alive0 = jnp.ones(n_chains, bool)
+        alive0 = active
         done0 = jnp.zeros(n_chains, jnp.int32)
 
         def body(t, carry):
@@ -119,7 +119,7 @@ def _build_runner(kernel_cls, vg, spec):
         state, da, buffers, alive, done = jax.lax.fori_loop(
             0, n_steps, body, (state, da, buffers, alive0, done0)
         )
-        return state, da, buffers, ~alive, done
+        return state, da, buffers, active & ~alive, done
 
     return jax.jit(chunk, static_argnames=("explicit",))
 
@@ -134,15 +134,19 @@ def prepare(kernel, target, dim: int, dtype) -> Prepared:
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"initial_position must be a float array; got dtype {dtype}")
-    _check_dtypes(target, dim, dtype)
+    if ("jax-dtype-checked", dim, dtype) not in target._cache:
+        _check_dtypes(target, dim, dtype)
+        target._cache[("jax-dtype-checked", dim, dtype)] = True
     key = ("jax", type(kernel), dim)
     if key not in target._cache:
+        # One jitted runner and one jitted init per (kernel class, target): everything else
+        # (step size, seed, draws, dtype-preserving values) is a runtime argument.
         vg = jax.value_and_grad(target.jax_logdensity)
         spec = kernel.noise(dim)
-        target._cache[key] = (_build_runner(type(kernel), vg, spec), vg)
-    runner, vg = target._cache[key]
-    init_math = make_twin(type(kernel).init_math, jax_ops, lambda f: f, _TWINS)
-    init_fn = jax.jit(jax.vmap(lambda x, p: init_math(x, p, vg), in_axes=(0, None)))
+        init_math = make_twin(type(kernel).init_math, jax_ops, lambda f: f, _TWINS)
+        init_fn = jax.jit(jax.vmap(lambda x, p: init_math(x, p, vg), in_axes=(0, None)))
+        target._cache[key] = (_build_runner(type(kernel), vg, spec), init_fn)
+    runner, init_fn = target._cache[key]
     return Prepared(kernel, runner, init_fn, dim, dtype)
 
 
@@ -150,7 +154,7 @@ def _check_dtypes(target, dim, dtype):
     """Refuse a log-density whose output dtype differs from the position's (mixed dtypes)."""
     try:
         out = jax.eval_shape(target.jax_logdensity, jax.ShapeDtypeStruct((dim,), dtype))
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+    except Exception as exc:
         raise TypeError(
             f"the target's JAX log-density failed on a position of shape ({dim},) and dtype "
             f"{dtype}: {exc}"
@@ -194,6 +198,7 @@ def run(
     noise=None,
     keys=None,
     start: int = 0,
+    active: np.ndarray | None = None,
 ) -> ChunkResult:
     """Run every chain ``n_steps`` steps (at most ``CHUNK`` unless ``noise`` is given).
 
@@ -201,6 +206,8 @@ def run(
         noise: the kernel's ``Noise`` of arrays shaped ``(chains, n_steps, ...)``; drawn from
             ``keys`` (one per chain, step ``start + t`` uses ``fold_in(key, start + t)``)
             when None.
+        active: ``(chains,)`` mask; inactive chains (stopped after a divergence) do not move
+            and their outputs are NaN.
     """
     dtype = prepared.dtype
     n_chains = int(np.shape(step_size)[0])
@@ -220,7 +227,9 @@ def run(
         source = keys
     state, da, (pos, lp, info), diverged, done = prepared.runner(
         state, adaptation, source, jnp.asarray(start, jnp.int32), jnp.asarray(n_steps, jnp.int32),
-        h, params, jnp.asarray(adapt), da_params, explicit=explicit,
+        h, params, jnp.asarray(adapt), da_params,
+        jnp.ones(n_chains, bool) if active is None else jnp.asarray(active, bool),
+        explicit=explicit,
     )  # fmt: skip
     return ChunkResult(
         state=state,

@@ -93,7 +93,7 @@ def _target_form(target, dim: int):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
                 fn.compile(sig)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the signature it needs
+        except Exception as exc:
             raise TypeError(
                 f"the target's numba {label} function could not be compiled for the signature "
                 f"{sig} (position: 1-D C-contiguous float64 array"
@@ -218,7 +218,7 @@ def _any_instance(kernel_cls):
     kwargs = {f.name: 1.0 for f in dataclasses.fields(kernel_cls) if f.init}
     try:
         return kernel_cls(**kwargs)
-    except Exception:  # noqa: BLE001 - kernels with non-float fields supply _example()
+    except Exception:
         return kernel_cls._example()
 
 
@@ -321,6 +321,7 @@ def run(
     noise: list | None = None,
     rngs: list | None = None,
     threads: int | None = None,
+    active: np.ndarray | None = None,
 ) -> ChunkResult:
     """Run every chain ``n_steps`` steps from ``states``.
 
@@ -330,6 +331,8 @@ def run(
         step_size: ``(chains,)`` step sizes (ignored by chains while ``adapt``).
         adaptation: per chain ``DualAveragingState`` (required when ``adapt``).
         threads: at most this many chains at once (default: one per core).
+        active: ``(chains,)`` mask; chains that are not active (stopped after a divergence)
+            are not run, and their outputs are NaN.
     """
     kernel = prepared.kernel
     n_chains = len(states)
@@ -361,6 +364,8 @@ def run(
     new_adaptation = list(adaptation)
 
     def one_chain(c: int) -> None:
+        if active is not None and not active[c]:
+            return
         out_info = info_cls(*(a[c] for a in info))
         done, div, st, da = prepared.loop(
             states[c], noise[c], n_steps, float(step_size[c]), params, prepared.target_fns,

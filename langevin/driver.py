@@ -9,7 +9,6 @@ whose state becomes non-finite stops while the others finish, reported in
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 import warnings
@@ -74,7 +73,7 @@ def _initial_positions(target: Target, initial_position, chains: int, rng, jitte
     dtype = getattr(point, "dtype", None)
     try:
         arr = np.asarray(point)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise TypeError(f"initial_position must be an array of floats; got {type(point)}") from exc
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
@@ -257,7 +256,7 @@ def sample(
             in_warmup = done < warmup
             n = min(chunk, (warmup - done) if in_warmup else (total - done))
             kwargs: dict[str, Any] = dict(adapt=in_warmup and adapting, adaptation=da,
-                                          adaptation_params=da_params)  # fmt: skip
+                                          adaptation_params=da_params, active=alive)  # fmt: skip
             if backend == "numba":
                 result = be.run(prepared, state, n, step_size, rngs=rngs, **kwargs)
             else:
@@ -344,6 +343,3 @@ def _record_divergences(result, done: int, warmup: int, alive, diverged: dict) -
         diverged[int(c)] = done + int(result.n_done[c])
         alive[c] = False
 
-
-def _isfinite_scalar(x) -> bool:
-    return math.isfinite(float(x))
