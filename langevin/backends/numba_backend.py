@@ -336,9 +336,7 @@ def run(
     """
     kernel = prepared.kernel
     n_chains = len(states)
-    if noise is None:
-        noise = draw_noise(kernel, prepared.dim, n_steps, rngs)
-    else:
+    if noise is not None:
         noise = [
             type(nz)(*(np.ascontiguousarray(a, dtype=np.float64) for a in nz)) for nz in noise
         ]
@@ -367,8 +365,14 @@ def run(
         if active is not None and not active[c]:
             return
         out_info = info_cls(*(a[c] for a in info))
+        # Each chain draws its own noise on its own thread (NumPy releases the GIL while
+        # filling arrays), so noise generation runs in parallel with the other chains.
+        if noise is None:
+            chain_noise = draw_noise(kernel, prepared.dim, n_steps, [rngs[c]])[0]
+        else:
+            chain_noise = noise[c]
         done, div, st, da = prepared.loop(
-            states[c], noise[c], n_steps, float(step_size[c]), params, prepared.target_fns,
+            states[c], chain_noise, n_steps, float(step_size[c]), params, prepared.target_fns,
             adapt, DualAveragingState(*(float(v) for v in adaptation[c])), adaptation_params,
             position[c], logdensity[c], out_info,
         )  # fmt: skip
