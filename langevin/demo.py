@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     idata = trace.to_arviz(constrained=True)
     summary = az.summary(idata, kind="all", round_to=5)
     exact = target.reference.constrained
-    summary["exact mean"] = [exact[name]["mean"] for name in summary.index]
+    summary["exact mean"] = [exact[_posteriordb_label(name)]["mean"] for name in summary.index]
     summary["z"] = (summary["mean"] - summary["exact mean"]) / summary["mcse_mean"]
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print("Posterior (constrained parameters) vs exact moments (posteriordb quadrature):")
@@ -79,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trace plot written to {args.out}")
     bad = (summary["z"].abs() > 4).sum()
     return 0 if bad == 0 and not trace.diverged else 1
+
+
+def _posteriordb_label(arviz_label: str) -> str:
+    """ArviZ counts from 0 (``beta[0]``), posteriordb from 1 (``beta[1]``)."""
+    if "[" not in arviz_label:
+        return arviz_label
+    name, index = arviz_label[:-1].split("[")
+    return f"{name}[{int(index) + 1}]"
 
 
 if __name__ == "__main__":

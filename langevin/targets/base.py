@@ -79,7 +79,9 @@ def parse_names(names: Mapping[str, int | tuple[int, ...]] | None, dim: int | No
         try:
             shape = tuple(int(s) for s in shape)
         except TypeError:
-            raise TypeError(f"names[{name!r}] must be an int or a tuple of ints; got {shape!r}")
+            raise TypeError(
+                f"names[{name!r}] must be an int or a tuple of ints; got {shape!r}"
+            ) from None
         if any(s < 1 for s in shape):
             raise ValueError(f"names[{name!r}] has a non-positive size: {shape}")
         size = math.prod(shape)
@@ -243,7 +245,9 @@ class Target:
         if self.dim == dim:
             return self
         if self.dim is not None:
-            raise ValueError(f"initial_position has {dim} coordinates but the target has {self.dim}")
+            raise ValueError(
+                f"initial_position has {dim} coordinates but the target has dim={self.dim}"
+            )
         new = Target.__new__(Target)
         new.__dict__.update(self.__dict__)
         new.dim, new.blocks = parse_names(None, dim)
