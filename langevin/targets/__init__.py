@@ -9,7 +9,8 @@ reference from outside the project (``target.reference``):
 * :func:`logistic_regression`, :func:`synthetic_logistic_regression`,
   :func:`breast_cancer_logistic_regression`: the last with a long BlackJAX NUTS reference;
 * :func:`posteriordb` (:func:`earnings_logearn_interaction_z`, :func:`arK`,
-  :func:`kidiq_kidscore_momiq`): posteriordb reference draws and exact quadrature moments.
+  :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`): posteriordb reference draws
+  and exact quadrature moments.
 """
 
 from .base import Reference, Target
@@ -20,6 +21,7 @@ from .logistic import (
     logistic_regression,
     synthetic_logistic_regression,
 )
+from .gp_regression import gp_pois_regr_gp_regr
 from .mixture import gaussian_mixture
 from .posteriordb_models import (
     arK,
@@ -42,4 +44,5 @@ __all__ = [
     "earnings_logearn_interaction_z",
     "arK",
     "kidiq_kidscore_momiq",
+    "gp_pois_regr_gp_regr",
 ]

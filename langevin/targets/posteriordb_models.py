@@ -207,7 +207,8 @@ def posteriordb(name: str) -> Target:
     """A posteriordb posterior by its name (``<data>-<model>``), as a :class:`Target`.
 
     Available: ``earnings-logearn_interaction_z`` (5-D), ``arK-arK`` (7-D) and
-    ``kidiq-kidscore_momiq`` (3-D), all Gaussian linear regressions (module docstring).
+    ``kidiq-kidscore_momiq`` (3-D), all Gaussian linear regressions (module docstring), and
+    ``gp_pois_regr-gp_regr`` (3-D GP hyper-parameters, :mod:`.gp_regression`).
 
     The position is unconstrained: the coefficients, then ``log_sigma = log σ``; names as in
     posteriordb (``beta``, ``alpha``) plus ``log_sigma``. ``target.constrain(x)`` maps
@@ -218,8 +219,13 @@ def posteriordb(name: str) -> Target:
     Raises:
         ValueError: an unknown ``name``.
     """
+    if name == "gp_pois_regr-gp_regr":
+        from .gp_regression import gp_pois_regr_gp_regr
+
+        return gp_pois_regr_gp_regr()
     if name not in _MEMBERS:
-        raise ValueError(f"name must be one of {sorted(_MEMBERS)}; got {name!r}")
+        known = sorted([*_MEMBERS, "gp_pois_regr-gp_regr"])
+        raise ValueError(f"name must be one of {known}; got {name!r}")
     member = _MEMBERS[name]
     blocks = member.blocks
     folder = _DATA_DIR / name
