@@ -8,8 +8,8 @@ Quick start::
 """
 
 from langevin import diagnostics, kernels, targets
-from langevin.kernels import MALA, ULA, Kernel
 from langevin.driver import sample
+from langevin.kernels import MALA, ULA, Kernel
 from langevin.targets.base import Reference, Target
 from langevin.trace import Trace
 

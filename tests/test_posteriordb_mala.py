@@ -3,8 +3,9 @@
 Regressions: coefficient means and variances against posteriordb's exact quadrature values,
 ``log_sigma``'s mean against the Stan reference draws (whose own MCSE enters the z-score).
 GP regression: unconstrained means against the Stan draws, and the constrained means of
-ρ, α, σ against posteriordb's exact quadrature. Each test first checks that the run is long enough for its MCSE to be trusted
-(bulk ESS ≥ 400 for every coordinate), so a slowly mixing chain cannot pass by accident.
+ρ, α, σ against posteriordb's exact quadrature. Each test first checks that the run is long
+enough for its MCSE to be trusted (bulk ESS ≥ 400 for every coordinate), so a slowly mixing
+chain cannot pass by accident.
 """
 
 from __future__ import annotations

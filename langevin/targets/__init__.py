@@ -16,12 +16,12 @@ reference from outside the project (``target.reference``):
 from .base import Reference, Target
 from .funnel import neals_funnel
 from .gaussians import gaussian, ill_conditioned_gaussian
+from .gp_regression import gp_pois_regr_gp_regr
 from .logistic import (
     breast_cancer_logistic_regression,
     logistic_regression,
     synthetic_logistic_regression,
 )
-from .gp_regression import gp_pois_regr_gp_regr
 from .mixture import gaussian_mixture
 from .posteriordb_models import (
     arK,
