@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m langevin.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--draws", type=int, default=5000)
+    parser.add_argument("--warmup", type=int, default=2000)
+    parser.add_argument("--draws", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--backend", choices=("numba", "jax"), default="numba")
     parser.add_argument("--out", default="langevin_demo_trace.png")

@@ -1,0 +1,597 @@
+"""MALA on synthetic logistic regression: langevin (Numba, JAX) against BlackJAX and bare gradients.
+
+Run from the repository root::
+
+    python -m benchmarks.mala_logistic            # full: 4 chains x 5000 steps, 5 timed runs
+    python -m benchmarks.mala_logistic --quick    # smoke test: 500 steps, 2 timed runs
+
+The problem: ``langevin.targets.synthetic_logistic_regression(n=1000, dim=50)``, 4 chains of
+MALA with one fixed step size (``STEP_SIZE`` in :mod:`benchmarks._latency_probe`, acceptance
+about 0.6), no warm-up, float64 everywhere, every chain started from the same points in every
+implementation. What is timed (each: one untimed warm-up call, which includes compilation and
+is reported as "first call", then the median of the timed runs; runs of the implementations
+are interleaved so that slow drifts of a noisy machine hit them alike):
+
+1. ``numba``: ``langevin.sample(..., backend="numba")`` (chains on threads, one per core);
+2. ``numba 1 thread``: ``numba_backend.prepare/init/run(..., threads=1)``: the 4 chains one
+   after the other on one thread;
+3. ``jax``: ``langevin.sample(..., backend="jax")``;
+4. ``blackjax``: ``blackjax.mala`` vmapped over the chains inside a ``lax.scan`` over the
+   steps, jitted, keys split per step the way the BlackJAX documentation does;
+5. ``bare numba vg``: a compiled loop doing nothing but ``chains * steps`` value-and-gradient
+   calls of the target's Numba form on one thread (the floor for MALA on one thread), and
+   ``bare jax vg``: the jitted, vmapped ``jax.value_and_grad`` in a ``lax.scan``.
+
+Both bare loops move the point by a tiny gradient step (``x += 1e-4 * grad``) so that no
+compiler can hoist the evaluation out of the loop.
+
+Then the first-call latency in fresh processes (:mod:`benchmarks._latency_probe`): Numba with
+an empty ``NUMBA_CACHE_DIR`` ("first time") and again with the same directory ("later
+process"); JAX twice (no persistent compilation cache by default).
+
+Also timed, to say where the time goes: the parts of a Numba run (``prepare``, ``init``,
+drawing the noise in NumPy, the compiled loop on 1 and on all threads, given the noise), and
+the JAX noise generation alone (``fold_in`` + normal + uniform per chain and step, as the JAX
+backend draws it).
+
+Writes ``benchmarks/results/mala_logistic.csv`` (every run) and ``mala_logistic.md`` (medians,
+ratios, goals, machine); ``--quick`` writes ``mala_logistic_quick.*`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+
+# float64 for every implementation; set by this script before any array exists (the package
+# never changes JAX's global flags).
+jax.config.update("jax_enable_x64", True)
+
+import blackjax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+import langevin  # noqa: E402
+from benchmarks._latency_probe import (  # noqa: E402
+    CHAINS,
+    DATA_SEED,
+    DIM,
+    N_OBS,
+    PROBE_DRAWS,
+    STEP_SIZE,
+)
+from langevin.backends import numba_backend  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+INIT_SEED = 12345  # starting points, shared by every implementation
+BARE_EPS = 1e-4  # gradient step of the bare value-and-grad loops (keeps them from being hoisted)
+GOALS = {  # ratio name -> (numerator, denominator, goal: ratio <= goal)
+    "numba / blackjax": ("numba", "blackjax", 0.5),
+    "jax / blackjax": ("jax", "blackjax", 0.9),
+    "numba 1 thread / bare numba vg": ("numba 1 thread", "bare numba vg", 1.05),
+    "jax / bare jax vg": ("jax", "bare jax vg", None),
+    "numba / bare numba vg": ("numba", "bare numba vg", None),
+    "blackjax / bare jax vg": ("blackjax", "bare jax vg", None),
+}
+LATENCY_GOALS = {"numba first time": 2.0, "numba later process": 0.5}
+
+
+# -- the implementations ----------------------------------------------------------------------
+@numba.njit(cache=True)
+def _bare_numba_vg(vg, data, starts, n_steps, eps):
+    """``chains * n_steps`` calls of ``vg(x, data)``, chain after chain, on this thread.
+
+    ``vg`` is a Numba dispatcher, so this loop is specialised on it (and, since a dispatcher's
+    type is unique to the object, Numba's on-disk cache never hits: it compiles every process).
+    """
+    total = 0.0
+    dim = starts.shape[1]
+    for c in range(starts.shape[0]):
+        x = starts[c].copy()
+        for _ in range(n_steps):
+            value, grad = vg(x, data)
+            total += value
+            for j in range(dim):
+                x[j] += eps * grad[j]
+    return total
+
+
+def make_bare_jax_vg(logdensity: Callable, steps: int) -> Callable:
+    """Jitted ``scan`` of ``steps`` vmapped value-and-grad calls (one per chain and step)."""
+    vg = jax.vmap(jax.value_and_grad(logdensity))
+
+    @jax.jit
+    def run(starts):
+        def body(x, _):
+            value, grad = vg(x)
+            return x + BARE_EPS * grad, value
+
+        x, values = jax.lax.scan(body, starts, None, length=steps)
+        return x, values
+
+    return run
+
+
+def make_blackjax_mala(logdensity: Callable, step_size: float, steps: int, chains: int):
+    """BlackJAX MALA: ``vmap`` over chains inside ``lax.scan`` over steps, jitted."""
+    algorithm = blackjax.mala(logdensity, step_size)
+
+    @jax.jit
+    def run(key, starts):
+        states = jax.vmap(algorithm.init)(starts)
+
+        def one_step(states, step_key):
+            keys = jax.random.split(step_key, chains)
+            states, info = jax.vmap(algorithm.step)(keys, states)
+            return states, (states.position, states.logdensity, info)
+
+        _, (positions, logdensity, info) = jax.lax.scan(
+            one_step, states, jax.random.split(key, steps)
+        )
+        return positions, logdensity, info
+
+    return run
+
+
+def make_jax_noise_only(steps: int, chains: int, dim: int) -> Callable:
+    """The JAX backend's per-step noise (fold_in, split, normal(dim), uniform) and nothing else."""
+
+    @jax.jit
+    def run(keys):
+        def body(t, acc):
+            def draw(key):
+                k1, k2 = jax.random.split(jax.random.fold_in(key, t))
+                return jnp.sum(jax.random.normal(k1, (dim,))) + jax.random.uniform(k2, ())
+
+            return acc + jax.vmap(draw)(keys)
+
+        return jax.lax.fori_loop(0, steps, body, jnp.zeros(chains))
+
+    return run
+
+
+# -- timing -----------------------------------------------------------------------------------
+@dataclass
+class Timed:
+    name: str
+    fn: Callable[[int], object]  # fn(run_index) -> output (blocked: work is finished)
+    summarise: Callable[[object], dict] | None = None
+    first: float = float("nan")
+    first_cpu: float = float("nan")
+    runs: list[float] = field(default_factory=list)
+    cpu_runs: list[float] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs) if self.runs else float("nan")
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_runs) if self.cpu_runs else float("nan")
+
+
+def _clock(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """``(wall seconds, CPU seconds of this process, all threads, output)`` of ``fn()``."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def time_interleaved(items: list[Timed], runs: int, log: Callable[[str], None]) -> None:
+    """One warm-up call each (reported as ``first``), then ``runs`` rounds over all of them."""
+    for it in items:
+        it.first, it.first_cpu, out = _clock(lambda: it.fn(0))
+        if it.summarise is not None:
+            it.summary = it.summarise(out)
+        log(f"  first call  {it.name:<16} {it.first:8.3f} s  {it.summary or ''}")
+    for r in range(1, runs + 1):
+        for it in items:
+            dt, cpu, _ = _clock(lambda: it.fn(r))
+            it.runs.append(dt)
+            it.cpu_runs.append(cpu)
+        log(f"  round {r}/{runs}: " + ", ".join(f"{it.name} {it.runs[-1]:.3f}" for it in items))
+
+
+def _acceptance(rate, accepted) -> dict:
+    return {
+        "acceptance_rate": float(np.mean(np.asarray(rate))),
+        "accepted_fraction": float(np.mean(np.asarray(accepted))),
+    }
+
+
+# -- latency ----------------------------------------------------------------------------------
+def run_probe(backend: str, env_extra: dict, log) -> dict:
+    env = dict(os.environ, **env_extra)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks._latency_probe", backend],
+        capture_output=True, text=True, env=env, check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        log(proc.stderr)
+        raise RuntimeError(f"latency probe for {backend} failed (exit {proc.returncode})")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["process_wall_s"] = wall
+    return out
+
+
+def measure_latency(log) -> dict[str, dict]:
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="langevin-numba-cache-") as cache_dir:
+        env = {"NUMBA_CACHE_DIR": cache_dir}
+        for label in ("numba first time", "numba later process"):
+            results[label] = run_probe("numba", env, log)
+            log(f"  {label}: {results[label]}")
+    for label in ("jax process 1", "jax process 2"):
+        results[label] = run_probe("jax", {}, log)
+        log(f"  {label}: {results[label]}")
+    return results
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+def build(target, starts: np.ndarray, steps: int) -> list[Timed]:
+    kernel = langevin.MALA(STEP_SIZE)
+    step_sizes = np.full(CHAINS, STEP_SIZE)
+
+    def sample(backend):
+        def fn(r):
+            return langevin.sample(
+                target, kernel, chains=CHAINS, warmup=0, draws=steps, backend=backend,
+                progress=False, seed=1000 + r, initial_position=starts,
+            )  # fmt: skip
+
+        return fn
+
+    def trace_summary(trace):
+        s = trace.sample_stats
+        return _acceptance(s["acceptance_rate"], s["is_accepted"])
+
+    def numba_one_thread(r):
+        prepared = numba_backend.prepare(kernel, target, DIM, np.float64)
+        states = numba_backend.init(prepared, starts)
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(2000 + r).spawn(CHAINS)]
+        return numba_backend.run(prepared, states, steps, step_sizes, rngs=rngs, threads=1)
+
+    def chunk_summary(result):
+        return _acceptance(result.info["acceptance_rate"], result.info["is_accepted"])
+
+    blackjax_run = make_blackjax_mala(target.jax_logdensity, STEP_SIZE, steps, CHAINS)
+    starts_jax = jnp.asarray(starts)
+
+    def blackjax_fn(r):
+        return jax.block_until_ready(blackjax_run(jax.random.key(3000 + r), starts_jax))
+
+    def blackjax_summary(out):
+        _, _, info = out
+        return _acceptance(info.acceptance_rate, info.is_accepted)
+
+    vg, data = target.numba_value_and_grad, target.numba_data
+
+    def bare_numba(r):
+        return _bare_numba_vg(vg, data, starts, steps, BARE_EPS)
+
+    bare_jax_run = make_bare_jax_vg(target.jax_logdensity, steps)
+
+    def bare_jax(r):
+        return jax.block_until_ready(bare_jax_run(starts_jax))
+
+    return [
+        Timed("numba", sample("numba"), trace_summary),
+        Timed("numba 1 thread", numba_one_thread, chunk_summary),
+        Timed("jax", sample("jax"), trace_summary),
+        Timed("blackjax", blackjax_fn, blackjax_summary),
+        Timed("bare numba vg", bare_numba),
+        Timed("bare jax vg", bare_jax),
+    ]
+
+
+def breakdown(target, starts: np.ndarray, steps: int, runs: int) -> list[Timed]:
+    """The parts of a Numba run, and the JAX backend's noise generation alone."""
+    kernel = langevin.MALA(STEP_SIZE)
+    step_sizes = np.full(CHAINS, STEP_SIZE)
+    prepared = numba_backend.prepare(kernel, target, DIM, np.float64)
+    states = numba_backend.init(prepared, starts)
+
+    def rngs(r):
+        return [np.random.default_rng(s) for s in np.random.SeedSequence(4000 + r).spawn(CHAINS)]
+
+    noise = numba_backend.draw_noise(kernel, DIM, steps, rngs(0))
+    noise_only = make_jax_noise_only(steps, CHAINS, DIM)
+    keys = jax.random.split(jax.random.key(5), CHAINS)
+    return [
+        Timed("numba prepare", lambda r: numba_backend.prepare(kernel, target, DIM, np.float64)),
+        Timed("numba init", lambda r: numba_backend.init(prepared, starts)),
+        Timed("numba draw noise", lambda r: numba_backend.draw_noise(kernel, DIM, steps, rngs(r))),
+        Timed("numba loop 1 thread", lambda r: numba_backend.run(
+            prepared, states, steps, step_sizes, noise=noise, threads=1)),
+        Timed("numba loop threads", lambda r: numba_backend.run(
+            prepared, states, steps, step_sizes, noise=noise)),
+        Timed("jax noise only", lambda r: jax.block_until_ready(noise_only(keys))),
+    ]  # fmt: skip
+
+
+def machine() -> dict[str, str]:
+    env_keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS", "XLA_FLAGS", "NUMBA_CACHE_DIR")  # fmt: skip
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": str(os.cpu_count()),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "jax": jax.__version__,
+        "jax_devices": ", ".join(str(d) for d in jax.devices()),
+        "blackjax": blackjax.__version__,
+        "langevin": langevin.__version__,
+        "env": ", ".join(f"{k}={os.environ[k]}" for k in env_keys if k in os.environ) or "(none)",
+    }
+
+
+def _loadavg() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _to_first_draws(rec: dict) -> float:
+    keys = ("import_langevin_s", "import_jax_s", "build_target_s", "first_sample_s")
+    return sum(rec.get(k, 0.0) for k in keys)
+
+
+def _load_warning(info: dict) -> list[str]:
+    """A warning paragraph when other processes kept the cores busy during the timings."""
+    loads = []
+    for key, value in info.items():
+        if key.startswith("load average"):
+            try:
+                loads.append(float(value.split(",")[0]))
+            except ValueError:
+                pass
+    cores = os.cpu_count() or 1
+    if not loads or max(loads) < 0.5 * cores:
+        return []
+    return [
+        f"**The machine was busy** (1-minute load average up to {max(loads):.2f} on {cores} "
+        "cores, other processes included): wall-clock times are inflated and threads cannot "
+        "show their speed-up; compare the CPU columns for the work done.",
+        "",
+    ]
+
+
+def ratios(items: dict[str, Timed]) -> list[tuple[str, float, float, float | None]]:
+    """``(label, wall-time ratio, CPU-time ratio, goal)`` of medians."""
+    out = []
+    for label, (num, den, goal) in GOALS.items():
+        if num in items and den in items:
+            a, b = items[num], items[den]
+            out.append((label, a.median / b.median, a.cpu_median / b.cpu_median, goal))
+    return out
+
+
+def write_csv(path: Path, config: dict, main_items, parts, latency) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["section", "name", "run", "seconds", "cpu_seconds", "steps", "chains"])
+        for section, items in (("throughput", main_items), ("breakdown", parts)):
+            for it in items:
+                base = [section, it.name]
+                tail = [config["steps"], CHAINS]
+                w.writerow([*base, "first", f"{it.first:.6f}", f"{it.first_cpu:.6f}", *tail])
+                for i, (t, c) in enumerate(zip(it.runs, it.cpu_runs), 1):
+                    w.writerow([*base, str(i), f"{t:.6f}", f"{c:.6f}", *tail])
+                w.writerow([*base, "median", f"{it.median:.6f}", f"{it.cpu_median:.6f}", *tail])
+        for label, rec in latency.items():
+            for key, value in rec.items():
+                if key.endswith("_s") and not key.endswith("_cpu_s"):
+                    cpu = rec.get(key[:-2] + "_cpu_s")
+                    cpu_txt = "" if cpu is None else f"{cpu:.6f}"
+                    w.writerow(
+                        ["latency", label, key, f"{value:.6f}", cpu_txt, PROBE_DRAWS, CHAINS]
+                    )
+
+
+def _fmt_goal(value: float, goal: float | None) -> str:
+    if goal is None:
+        return "—"
+    return f"<= {goal:g}: {'met' if value <= goal else 'NOT met'}"
+
+
+def write_md(path: Path, config: dict, info: dict, main_items, parts, latency) -> None:
+    by_name = {it.name: it for it in main_items}
+    lines = [
+        "# MALA on synthetic logistic regression: langevin vs BlackJAX",
+        "",
+        f"Made by `python -m benchmarks.mala_logistic{' --quick' if config['quick'] else ''}`"
+        f" on {info['date']}.",
+        "",
+        f"Problem: `synthetic_logistic_regression(n={N_OBS}, dim={DIM})`, MALA step size "
+        f"{STEP_SIZE}, {CHAINS} chains x {config['steps']} steps, no warm-up, float64, the same "
+        "starting points everywhere. Times: median of "
+        f"{config['runs']} runs after one warm-up call (the warm-up call, with compilation, is "
+        '"first call"). Wall-clock times are what the goals are about; CPU is the CPU time '
+        "of the whole process (all threads) during the run, a guide to the work done when "
+        "other processes compete for the cores (see the load averages below).",
+        "",
+        "## Machine",
+        "",
+        *(f"- {k}: {v}" for k, v in info.items()),
+        "",
+        *_load_warning(info),
+        "## Throughput",
+        "",
+        "| implementation | median (s) | min (s) | max (s) | CPU median (s) | first call (s) "
+        "| µs per chain-step | mean acceptance | accepted fraction |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    n_steps = config["steps"] * CHAINS
+    for it in main_items:
+        acc = it.summary.get("acceptance_rate")
+        frac = it.summary.get("accepted_fraction")
+        lines.append(
+            f"| {it.name} | {it.median:.3f} | {min(it.runs):.3f} | {max(it.runs):.3f} | "
+            f"{it.cpu_median:.3f} | {it.first:.3f} | {1e6 * it.median / n_steps:.1f} | "
+            + (f"{acc:.3f} | {frac:.3f} |" if acc is not None else "— | — |")
+        )
+    lines += [
+        "",
+        "## Ratios (of medians)",
+        "",
+        "| ratio | wall | CPU | goal (wall) |",
+        "|---|---|---|---|",
+        *(
+            f"| {label} | {wall:.3f} | {cpu:.3f} | {_fmt_goal(wall, goal)} |"
+            for label, wall, cpu, goal in ratios(by_name)
+        ),
+    ]
+    if latency:
+        lines += [
+            "",
+            "## First-call latency (fresh processes)",
+            "",
+            f"`langevin.sample(..., chains={CHAINS}, warmup=0, draws={PROBE_DRAWS})` in a new "
+            "process (`python -m benchmarks._latency_probe BACKEND`); CPU = that process's CPU "
+            "time for the same step.",
+            "",
+            "| process | import langevin (s) | import jax (s) | build target (s) "
+            "| first sample (s) | first sample CPU (s) | second sample (s) "
+            "| import to first draws (s) | process wall (s) | goal |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for label, rec in latency.items():
+            goal = LATENCY_GOALS.get(label)
+            ij = rec.get("import_jax_s")
+            lines.append(
+                f"| {label} | {rec['import_langevin_s']:.3f} | "
+                + (f"{ij:.3f}" if ij is not None else "—")
+                + f" | {rec['build_target_s']:.3f} | {rec['first_sample_s']:.3f} | "
+                f"{rec['first_sample_cpu_s']:.3f} | {rec['second_sample_s']:.3f} | "
+                f"{_to_first_draws(rec):.3f} | {rec['process_wall_s']:.3f} | "
+                + (f"first sample {_fmt_goal(rec['first_sample_s'], goal)}" if goal else "—")
+                + " |"
+            )
+        later = latency.get("numba later process", {})
+        lines += [
+            "",
+            "Numba: the first probe runs with an empty `NUMBA_CACHE_DIR`, the second reuses it "
+            f"(chain-loop cache hits/misses in the later process: {later.get('loop_cache_hits')}"
+            f"/{later.get('loop_cache_misses')}). JAX has no persistent compilation cache by "
+            'default, so both JAX processes compile. "Import to first draws" = import langevin '
+            "(+ import jax) + build target + first sample: what a user waits for; work moves "
+            "between its parts (e.g. a module that `import langevin` pulls in may import SciPy, "
+            "which Numba otherwise imports on its first compile or cache load).",
+        ]
+    lines += [
+        "",
+        "## Where the time goes",
+        "",
+        f"Same problem ({CHAINS} chains x {config['steps']} steps); median of "
+        f"{config['runs']} runs. The Numba loop rows are `numba_backend.run` given the noise "
+        "(so without drawing it); `jax noise only` is the JAX backend's way of drawing the "
+        "noise (`fold_in` per step, normal + uniform per chain) alone, in a jitted loop.",
+        "",
+        "| part | median (s) | CPU median (s) |",
+        "|---|---|---|",
+        *(f"| {it.name} | {it.median:.4f} | {it.cpu_median:.4f} |" for it in parts),
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="500 steps, 2 runs (smoke test)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per chain")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per implementation")
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency probes")
+    parser.add_argument("--tag", default=None, help="suffix of the result file names")
+    args = parser.parse_args(argv)
+    steps = args.steps or (500 if args.quick else 5000)
+    runs = args.runs or (2 if args.quick else 5)
+    tag = args.tag or ("quick" if args.quick else None)
+    config = {"steps": steps, "runs": runs, "quick": args.quick}
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    info = machine()
+    info["load average (1, 5, 15 min) at start"] = _loadavg()
+    log(f"MALA logistic benchmark: {CHAINS} chains x {steps} steps, {runs} runs, h={STEP_SIZE}")
+    log("  " + "; ".join(f"{k}={v}" for k, v in info.items()))
+    target = langevin.targets.synthetic_logistic_regression(n=N_OBS, dim=DIM, seed=DATA_SEED)
+    rng = np.random.default_rng(INIT_SEED)
+    starts = np.ascontiguousarray(
+        target.initial_position + rng.uniform(-0.1, 0.1, (CHAINS, DIM)), dtype=np.float64
+    )
+
+    log("throughput (first call = warm-up, includes compilation):")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
+        main_items = build(target, starts, steps)
+        time_interleaved(main_items, runs, log)
+        log("breakdown:")
+        parts = breakdown(target, starts, steps, runs)
+        time_interleaved(parts, runs, log)
+
+    info["load average (1, 5, 15 min) after throughput"] = _loadavg()
+    latency: dict[str, dict] = {}
+    if not args.no_latency:
+        log("first-call latency (fresh processes):")
+        latency = measure_latency(log)
+
+    # -- report -------------------------------------------------------------------------------
+    by_name = {it.name: it for it in main_items}
+    log("")
+    log(f"{'implementation':<16} {'median s':>9} {'min s':>8} {'CPU s':>8} {'first s':>8} "
+        f"{'us/chain-step':>14} {'acceptance':>10}")  # fmt: skip
+    for it in main_items:
+        acc = it.summary.get("acceptance_rate")
+        log(f"{it.name:<16} {it.median:9.3f} {min(it.runs):8.3f} {it.cpu_median:8.3f} "
+            f"{it.first:8.3f} {1e6 * it.median / (steps * CHAINS):14.1f} "
+            f"{'' if acc is None else f'{acc:10.3f}'}")  # fmt: skip
+    log("")
+    for label, wall, cpu, goal in ratios(by_name):
+        log(f"{label:<32} {wall:7.3f}  (CPU {cpu:6.3f})   {_fmt_goal(wall, goal)}")
+    log("")
+    accs = {k: by_name[k].summary["acceptance_rate"] for k in ("numba", "numba 1 thread",
+                                                               "jax", "blackjax")}  # fmt: skip
+    log("mean acceptance: " + ", ".join(f"{k} {v:.3f}" for k, v in accs.items()))
+    for it in parts:
+        log(f"  part {it.name:<22} {it.median:8.4f} s")
+    for label, rec in latency.items():
+        log(
+            f"  latency {label:<20} first sample {rec['first_sample_s']:.3f} s (import "
+            f"{rec['import_langevin_s']:.3f} s, target {rec['build_target_s']:.3f} s; "
+            f"import to first draws {_to_first_draws(rec):.3f} s)"
+        )
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "mala_logistic" + (f"_{tag}" if tag else "")
+    write_csv(RESULTS / f"{stem}.csv", config, main_items, parts, latency)
+    write_md(RESULTS / f"{stem}.md", config, info, main_items, parts, latency)
+    log(f"wrote {RESULTS / (stem + '.csv')} and {RESULTS / (stem + '.md')}")
+
+
+if __name__ == "__main__":
+    main()
