@@ -33,10 +33,14 @@ CASES = [
 
 @pytest.mark.parametrize("make,draws,thin", CASES, ids=lambda c: getattr(c, "__name__", ""))
 def test_mala_matches_posteriordb(make, draws, thin):
+    check_mala_posteriordb(make, draws, thin, seed=7)
+
+
+def check_mala_posteriordb(make, draws: int, thin: int, seed: int) -> None:
     target = make()
     ref = target.reference
     trace = langevin.sample(target, langevin.MALA(0.001), chains=4, warmup=2000, draws=draws,
-                            thin=thin, seed=7, progress=False)  # fmt: skip
+                            thin=thin, seed=seed, progress=False)  # fmt: skip
     assert not trace.diverged
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -65,12 +65,19 @@ def _build_runner(kernel_cls, vg, spec):
 
     def one_step(state, noise, h, params, adapt, da, da_params):
         h = jnp.where(adapt, jnp.exp(da.log_step), h)
-        new_state, info = step(state, noise, h, params, vg)
-        new_da = da_update(da, info.acceptance_rate, da_params)
-        new_da = jax.tree_util.tree_map(lambda a, b: jnp.where(adapt, a, b), new_da, da)
-        return new_state, new_da, info
+        return step(state, noise, h, params, vg)
 
-    batched_step = jax.vmap(one_step, in_axes=(0, 0, 0, None, None, 0, None))
+    step_chains = jax.vmap(one_step, in_axes=(0, 0, 0, None, None, 0, None))
+    update_chains = jax.vmap(da_update, in_axes=(0, 0, None))
+
+    def batched_step(state, noise, h, params, adapt, da, da_params):
+        new_state, info = step_chains(state, noise, h, params, adapt, da, da_params)
+        # `adapt` is one flag for all chains, so this stays a branch under vmap: sampling
+        # steps skip the dual-averaging arithmetic instead of computing and discarding it.
+        new_da = jax.lax.cond(
+            adapt, lambda: update_chains(da, info.acceptance_rate, da_params), lambda: da
+        )
+        return new_state, new_da, info
 
     def chunk(state, da, noise_or_keys, start, n_steps, step_size, params, adapt, da_params,
               active, explicit):  # fmt: skip
