@@ -231,7 +231,7 @@ def sample(
         rngs = be.chain_keys(int(noise_ss.generate_state(1)[0]), chains)
         da0 = dual_averaging_init(kernel.step_size)
         da = DualAveragingState(*(jnp.full(chains, v, dtype) for v in da0))
-        chunk = be.CHUNK
+        chunk = be.chunk_length(chains, dim, kernel)
     da_params = DualAveragingParams(target_acceptance or 0.8, 0.05, 10.0, 0.75)
 
     total = warmup + draws * thin

@@ -133,11 +133,18 @@ def test_non_finite_start_names_the_chain():
 
 
 # -- divergence, interruption ----------------------------------------------------------------
-def test_diverging_chain_is_reported_and_others_finish():
-    target = langevin.Target.from_numba(value_and_grad=_quartic_vg, dim=1)
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_diverging_chain_is_reported_and_others_finish(backend):
+    target = langevin.Target(
+        dim=1,
+        numba_value_and_grad=_quartic_vg,
+        jax_logdensity=lambda x: -0.25 * jnp.sum(x**4),
+        name="quartic",
+    )
     starts = np.array([[0.5], [-0.3], [30.0], [0.1]])  # ULA explodes from x = 30 with h = 0.01
     with pytest.warns(DivergenceWarning, match="chain"):
-        trace = run(target, langevin.ULA(0.01), chains=4, initial_position=starts, warmup=10)
+        trace = run(target, langevin.ULA(0.01), chains=4, initial_position=starts, warmup=10,
+                    backend=backend)  # fmt: skip
     assert set(trace.diverged) == {2}
     assert 0 < trace.diverged[2] <= 10
     healthy = np.delete(trace.draws, 2, axis=0)

@@ -5,9 +5,11 @@
   parameters, the number of steps in a chunk and the noise are runtime arguments, so another
   step size, seed or number of draws compiles nothing. Chunks have a fixed length; the last
   one runs fewer steps through a dynamic trip count (``fori_loop``), not a new shape.
-* Noise is drawn inside the loop from one key per chain: step ``t`` of chain ``c`` uses
-  ``fold_in(key_c, t)``, so draws do not depend on how a run is chunked. Explicit noise
-  arrays can be passed instead (cross-backend tests, common random numbers).
+* Noise is drawn one chunk at a time, one block per chain from ``fold_in(key_c, start)``
+  (one large draw instead of small ones every step). Explicit noise arrays can be passed
+  instead (cross-backend tests, common random numbers).
+* No per-step bookkeeping for divergence: a chain whose state turns non-finite stays so
+  without affecting the others, and the first such step is found in the recorded buffers.
 * The dtype follows the positions the user passes: float32 stays float32. Global JAX
   flags are never changed: to sample in float64, enable ``jax_enable_x64`` yourself.
 """
@@ -30,12 +32,11 @@ from langevin.backends.base import ChunkResult
 from langevin.backends.portable import make_twin
 from langevin.kernels.base import Normal, Uniform
 
-__all__ = ["name", "prepare", "init", "run", "chain_keys"]
+__all__ = ["name", "prepare", "init", "run", "chain_keys", "chunk_length"]
 
 name = "jax"
 
 _TWINS: dict = {}
-CHUNK = 1000  # steps per compiled chunk: bounds the output buffers, drives the progress bar
 
 
 class Prepared(NamedTuple):
@@ -46,17 +47,25 @@ class Prepared(NamedTuple):
     dtype: Any
 
 
-def _draw(spec, key, dtype):
+def _draw(spec, key, dtype, length):
+    """``length`` steps of the kernel's noise from one key, time-major."""
     keys = jax.random.split(key, len(spec))
     fields = []
     for d, k in zip(spec, keys):
+        shape = (length, *d.shape)
         if isinstance(d, Normal):
-            fields.append(jax.random.normal(k, d.shape, dtype))
+            fields.append(jax.random.normal(k, shape, dtype))
         elif isinstance(d, Uniform):
-            fields.append(jax.random.uniform(k, d.shape, dtype))
+            fields.append(jax.random.uniform(k, shape, dtype))
         else:
             raise TypeError(f"unknown noise distribution {d!r}")
     return type(spec)(*fields)
+
+
+def chunk_length(chains: int, dim: int, kernel) -> int:
+    """Steps per compiled chunk: up to 1000, fewer when the chunk's noise would pass ~32 MiB."""
+    per_step = chains * sum(max(1, int(np.prod(d.shape))) for d in kernel.noise(dim))
+    return int(max(10, min(1000, (32 * 2**20) // (8 * per_step))))
 
 
 def _build_runner(kernel_cls, vg, spec):
@@ -80,55 +89,41 @@ def _build_runner(kernel_cls, vg, spec):
         return new_state, new_da, info
 
     def chunk(state, da, noise_or_keys, start, n_steps, step_size, params, adapt, da_params,
-              active, explicit):  # fmt: skip
-        n_chains = step_size.shape[0]
-        position0 = state.position
-        dtype = position0.dtype
-        length = CHUNK if not explicit else jax.tree_util.tree_leaves(noise_or_keys)[0].shape[1]
-        def noise_at(t):
-            if explicit:
-                return jax.tree_util.tree_map(lambda a: a[:, t], noise_or_keys)
-            keys = jax.vmap(lambda k: jax.random.fold_in(k, start + t))(noise_or_keys)
-            return jax.vmap(lambda k: _draw(spec, k, dtype))(keys)
-
+              length, explicit):  # fmt: skip
+        dtype = state.position.dtype
+        if explicit:
+            noise = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), noise_or_keys)
+        else:
+            # The whole chunk's noise in one draw per chain (one large threefry call instead of
+            # a fold_in, a split and two small draws per chain per step), time-major.
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, start))(noise_or_keys)
+            noise = jax.vmap(lambda k: _draw(spec, k, dtype, length), out_axes=1)(keys)
         info_shape = jax.eval_shape(
-            lambda: batched_step(state, noise_at(0), step_size, params, adapt, da, da_params)[2]
-        )
+            lambda: batched_step(state, jax.tree_util.tree_map(lambda a: a[0], noise), step_size,
+                                 params, adapt, da, da_params)[2]
+        )  # fmt: skip
+        n_chains = step_size.shape[0]
         buffers = (
-            jnp.full((n_chains, length, position0.shape[1]), jnp.nan, dtype),
-            jnp.full((n_chains, length), jnp.nan, dtype),
-            jax.tree_util.tree_map(lambda s: jnp.zeros((n_chains, length), s.dtype), info_shape),
+            jnp.full((length, n_chains, state.position.shape[1]), jnp.nan, dtype),
+            jnp.full((length, n_chains), jnp.nan, dtype),
+            jax.tree_util.tree_map(lambda s: jnp.zeros((length, n_chains), s.dtype), info_shape),
         )
-        alive0 = active
-        done0 = jnp.zeros(n_chains, jnp.int32)
 
+        # No per-step bookkeeping for divergence: a chain whose state turns non-finite stays
+        # non-finite without touching the others (vmap), and `run` finds the first such step
+        # in the recorded buffers afterwards, as the Numba loop would have stopped there.
         def body(t, carry):
-            state, da, (pos_buf, lp_buf, info_buf), alive, done = carry
-            new_state, new_da, info = batched_step(
-                state, noise_at(t), step_size, params, adapt, da, da_params
-            )
-            keep = alive
-            state = jax.tree_util.tree_map(
-                lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-                new_state, state,
-            )  # fmt: skip
-            da = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new_da, da)
-            pos_buf = pos_buf.at[:, t].set(jnp.where(keep[:, None], new_state.position, jnp.nan))
-            lp_buf = lp_buf.at[:, t].set(jnp.where(keep, new_state.logdensity, jnp.nan))
-            info_buf = jax.tree_util.tree_map(lambda b, v: b.at[:, t].set(v), info_buf, info)
-            done = done + keep.astype(jnp.int32)
-            finite = jnp.isfinite(new_state.logdensity) & jnp.all(
-                jnp.isfinite(new_state.position), axis=-1
-            )
-            alive = alive & finite
-            return state, da, (pos_buf, lp_buf, info_buf), alive, done
+            state, da, (pos_buf, lp_buf, info_buf) = carry
+            nz = jax.tree_util.tree_map(lambda a: a[t], noise)
+            state, da, info = batched_step(state, nz, step_size, params, adapt, da, da_params)
+            pos_buf = pos_buf.at[t].set(state.position)
+            lp_buf = lp_buf.at[t].set(state.logdensity)
+            info_buf = jax.tree_util.tree_map(lambda b, v: b.at[t].set(v), info_buf, info)
+            return state, da, (pos_buf, lp_buf, info_buf)
 
-        state, da, buffers, alive, done = jax.lax.fori_loop(
-            0, n_steps, body, (state, da, buffers, alive0, done0)
-        )
-        return state, da, buffers, active & ~alive, done
+        return jax.lax.fori_loop(0, n_steps, body, (state, da, buffers))
 
-    return jax.jit(chunk, static_argnames=("explicit",))
+    return jax.jit(chunk, static_argnames=("length", "explicit"))
 
 
 def prepare(kernel, target, dim: int, dtype) -> Prepared:
@@ -207,12 +202,12 @@ def run(
     start: int = 0,
     active: np.ndarray | None = None,
 ) -> ChunkResult:
-    """Run every chain ``n_steps`` steps (at most ``CHUNK`` unless ``noise`` is given).
+    """Run every chain ``n_steps`` steps (at most :func:`chunk_length` unless ``noise`` is given).
 
     Args:
         noise: the kernel's ``Noise`` of arrays shaped ``(chains, n_steps, ...)``; drawn from
-            ``keys`` (one per chain, step ``start + t`` uses ``fold_in(key, start + t)``)
-            when None.
+            ``keys`` when None (one per chain; a chunk starting at step ``start`` draws its
+            noise in one block from ``fold_in(key, start)``).
         active: ``(chains,)`` mask; inactive chains (stopped after a divergence) do not move
             and their outputs are NaN.
     """
@@ -228,22 +223,37 @@ def run(
     explicit = noise is not None
     if explicit:
         source = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), noise)
+        length = int(jax.tree_util.tree_leaves(source)[0].shape[1])
     else:
-        if n_steps > CHUNK:
-            raise ValueError(f"n_steps must be at most {CHUNK} per chunk; got {n_steps}")
+        length = chunk_length(n_chains, prepared.dim, prepared.kernel)
+        if n_steps > length:
+            raise ValueError(f"n_steps must be at most {length} per chunk; got {n_steps}")
         source = keys
-    state, da, (pos, lp, info), diverged, done = prepared.runner(
+    state, da, (pos, lp, info) = prepared.runner(
         state, adaptation, source, jnp.asarray(start, jnp.int32), jnp.asarray(n_steps, jnp.int32),
-        h, params, jnp.asarray(adapt), da_params,
-        jnp.ones(n_chains, bool) if active is None else jnp.asarray(active, bool),
-        explicit=explicit,
+        h, params, jnp.asarray(adapt), da_params, length=length, explicit=explicit,
     )  # fmt: skip
+    pos = np.asarray(pos)[:n_steps].swapaxes(0, 1).copy()
+    lp = np.asarray(lp)[:n_steps].swapaxes(0, 1).copy()
+    info = {k: np.asarray(v)[:n_steps].swapaxes(0, 1).copy() for k, v in info._asdict().items()}
+    active = np.ones(n_chains, bool) if active is None else np.asarray(active, bool)
+    bad = ~(np.isfinite(lp) & np.all(np.isfinite(pos), axis=-1))
+    diverged = bad.any(axis=1) & active
+    first_bad = np.where(diverged, bad.argmax(axis=1), n_steps)
+    n_done = np.where(diverged, first_bad + 1, n_steps)
+    n_done[~active] = 0
+    # What the Numba loop leaves after a stop: nothing recorded after the divergent step.
+    after = np.arange(n_steps)[None, :] >= n_done[:, None]
+    pos[after] = np.nan
+    lp[after] = np.nan
+    for v in info.values():
+        v[after] = False if v.dtype == bool else 0
     return ChunkResult(
         state=state,
         adaptation=da,
-        position=np.asarray(pos)[:, :n_steps],
-        logdensity=np.asarray(lp)[:, :n_steps],
-        info={k: np.asarray(v)[:, :n_steps] for k, v in info._asdict().items()},
-        n_done=np.asarray(done).astype(np.int64),
-        diverged=np.asarray(diverged),
+        position=pos,
+        logdensity=lp,
+        info=info,
+        n_done=n_done.astype(np.int64),
+        diverged=diverged,
     )
