@@ -156,3 +156,23 @@ def test_float32_is_kept_on_jax(kernel_cls, gaussian4):
     state = jax_backend.init(p, x0)
     for leaf in jax.tree_util.tree_leaves(state):
         assert leaf.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("kernel_cls", KERNELS, ids=lambda k: k.__name__)
+def test_numba_draws_in_loop_as_draw_noise_does(kernel_cls, gaussian4):
+    """The loop that draws its own noise and the loop fed ``draw_noise`` arrays agree exactly."""
+    target, _, _ = gaussian4
+    kernel = make_kernel(kernel_cls, step_size=0.1)
+    prepared = numba_backend.prepare(kernel, target, DIM, np.float64)
+    states = numba_backend.init(prepared, starts())
+    step = np.full(CHAINS, kernel.step_size)
+
+    def rngs():
+        return [np.random.default_rng(s) for s in np.random.SeedSequence(9).spawn(CHAINS)]
+
+    own = numba_backend.run(prepared, states, STEPS, step, rngs=rngs())
+    given = numba_backend.run(prepared, states, STEPS, step,
+                              noise=numba_backend.draw_noise(kernel, DIM, STEPS, rngs()))
+    np.testing.assert_array_equal(own.position, given.position)
+    for name in own.info:
+        np.testing.assert_array_equal(own.info[name], given.info[name])

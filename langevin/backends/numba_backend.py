@@ -11,8 +11,11 @@ How a kernel runs here:
 * Chains run on a thread pool; the loop is ``nogil``. This replaced a ``prange`` loop over
   chains: ``parallel=True`` made the first compilation take 8.5 s instead of 2.6 s
   (measured on the 2-core CI machine), for the same run-time parallelism.
-* Noise is drawn chunk by chunk with one ``numpy.random.Generator`` per chain (streams
-  spawned from one ``SeedSequence``), so memory stays bounded and the progress bar moves.
+* Noise is drawn inside the compiled loop, step by step, from one ``numpy.random.Generator``
+  per chain (streams spawned from one ``SeedSequence``; Numba's generator methods reproduce
+  NumPy's streams exactly). A second variant of the loop reads given noise arrays instead
+  (cross-backend tests, common random numbers); ``draw_noise`` draws such arrays with the
+  same generators, step by step, so both variants give the same chain.
 * The chain's state is initialised by the plain-NumPy twin of ``init_math``: one target
   evaluation in Python, nothing compiled.
 
@@ -139,20 +142,46 @@ def _store_fields(buffers, t, values):
     return scope["impl"]
 
 
+@numba.njit
+def _noise_from_arrays(noise, t, dim):
+    """Step ``t`` of a chunk of noise given as arrays."""
+    return index_fields(noise, t)
+
+
+def _noise_drawer(kernel_cls):
+    """``draw_step(rng, t, dim)``: one step of the kernel's noise from a NumPy ``Generator``.
+
+    Generated from the kernel's declared noise. Numba's ``Generator`` methods reproduce
+    NumPy's streams exactly, so drawing inside the compiled loop changes no draw.
+    """
+    spec = _any_instance(kernel_cls).noise(3)
+    args = []
+    for kind, d in zip(field_kinds(kernel_cls.Noise), spec):
+        size = "dim" if kind is Vector else ""
+        method = "standard_normal" if isinstance(d, Normal) else "random"
+        args.append(f"rng.{method}({size})")
+    src = f"def draw_step(rng, t, dim):\n    return cls({', '.join(args)})\n"
+    scope = {"cls": kernel_cls.Noise}
+    exec(src, scope)
+    return numba.njit(scope["draw_step"])
+
+
 def _chain_loop(
     state, noise, n_steps, step_size, params, target, adapt, da, da_params,
     out_position, out_logdensity, out_info,
 ):  # fmt: skip
     """Run one chain for ``n_steps`` steps of a chunk; stop early if its state turns non-finite.
 
-    ``step`` is bound to the kernel's compiled step by :func:`_loop_for`.
+    ``step`` is bound to the kernel's compiled step and ``noise_at`` to the source of its noise
+    (arrays, or the chain's generator) by :func:`_loop_for`.
     """
     h = step_size
     dim = out_position.shape[1]
     for t in range(n_steps):
         if adapt:
             h = np.exp(da.log_step)
-        state, info = step(state, index_fields(noise, t), h, params, target)  # noqa: F821
+        nz = noise_at(noise, t, dim)  # noqa: F821
+        state, info = step(state, nz, h, params, target)  # noqa: F821
         position = state.position
         for j in range(dim):
             out_position[t, j] = position[j]
@@ -165,8 +194,14 @@ def _chain_loop(
     return n_steps, False, state, da
 
 
-def _loop_for(kernel_cls, target_type):
-    key = (kernel_cls, target_type)
+_GENERATOR_TYPE = numba.typeof(np.random.default_rng(0))
+
+
+def _loop_for(kernel_cls, target_type, draws_noise: bool):
+    """The compiled chain loop of ``kernel_cls`` for a target form; ``draws_noise``: the loop
+    draws its noise from a generator (sampling) rather than reading given arrays (tests,
+    common random numbers)."""
+    key = (kernel_cls, target_type, draws_noise)
     if key in _LOOPS:
         return _LOOPS[key]
     state_t = _tuple_type(kernel_cls.State)
@@ -174,7 +209,7 @@ def _loop_for(kernel_cls, target_type):
     da_t = _tuple_type(DualAveragingState)
     sig = nt.Tuple((nt.int64, nt.boolean, state_t, da_t))(
         state_t,
-        _tuple_type(kernel_cls.Noise, per_step=True),
+        _GENERATOR_TYPE if draws_noise else _tuple_type(kernel_cls.Noise, per_step=True),
         nt.int64,
         _F64,
         params_t,
@@ -195,7 +230,8 @@ def _loop_for(kernel_cls, target_type):
     def compile_loop(fn):
         # A unique name per kernel and source version keys Numba's on-disk cache (see
         # langevin.backends.portable.source_fingerprint).
-        fn.__qualname__ = f"_chain_loop_{kernel_cls.__name__}_{fingerprint}"
+        variant = "rng" if draws_noise else "arrays"
+        fn.__qualname__ = f"_chain_loop_{kernel_cls.__name__}_{variant}_{fingerprint}"
         return numba.njit(sig, cache=True, nogil=True)(fn)
 
     with warnings.catch_warnings():
@@ -205,7 +241,11 @@ def _loop_for(kernel_cls, target_type):
             numba_ops,
             compile_loop,
             _NUMBA_TWINS,
-            overrides={"step": step, "da_update": da_update},
+            overrides={
+                "step": step,
+                "da_update": da_update,
+                "noise_at": _noise_drawer(kernel_cls) if draws_noise else _noise_from_arrays,
+            },
         )
     _LOOPS[key] = loop
     return loop
@@ -233,9 +273,13 @@ class Prepared(NamedTuple):
     kernel: Any
     target_fns: tuple
     target_type: Any
-    loop: Any
     init: Any
     dim: int
+
+    def loop(self, draws_noise: bool):
+        """The compiled loop (compiled on first use; the variant without noise arrays is what
+        ``sample`` uses)."""
+        return _loop_for(type(self.kernel), self.target_type, draws_noise)
 
 
 def prepare(kernel, target, dim: int, dtype) -> Prepared:
@@ -254,9 +298,8 @@ def prepare(kernel, target, dim: int, dtype) -> Prepared:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
         fns, target_type = _target_form(target, dim)
-    loop = _loop_for(type(kernel), target_type)
     init_fn = make_twin(type(kernel).init_math, numpy_ops, lambda f: f, _NUMPY_TWINS)
-    return Prepared(kernel, fns, target_type, loop, init_fn, dim)
+    return Prepared(kernel, fns, target_type, init_fn, dim)
 
 
 def init(prepared: Prepared, positions: np.ndarray) -> list:
@@ -284,19 +327,23 @@ def _as_state(cls, state):
 
 
 def draw_noise(kernel, dim: int, n_steps: int, rngs: list[np.random.Generator]) -> list:
-    """One chunk of noise per chain, drawn from that chain's generator."""
+    """One chunk of noise per chain as arrays, drawn from that chain's generator.
+
+    Drawn step by step in the order the compiled loop draws (field by field within a step),
+    so running the loop on these arrays gives the chain the loop would draw for itself.
+    """
     spec = kernel.noise(dim)
     out = []
     for rng in rngs:
-        fields = []
-        for d in spec:
-            shape = (n_steps, *d.shape)
-            if isinstance(d, Normal):
-                fields.append(rng.standard_normal(shape))
-            elif isinstance(d, Uniform):
-                fields.append(rng.random(shape))
-            else:
-                raise TypeError(f"unknown noise distribution {d!r}")
+        fields = [np.empty((n_steps, *d.shape)) for d in spec]
+        for t in range(n_steps):
+            for buffer, d in zip(fields, spec):
+                if isinstance(d, Normal):
+                    buffer[t] = rng.standard_normal(d.shape or None)
+                elif isinstance(d, Uniform):
+                    buffer[t] = rng.random(d.shape or None)
+                else:
+                    raise TypeError(f"unknown noise distribution {d!r}")
         out.append(type(spec)(*fields))
     return out
 
@@ -361,17 +408,16 @@ def run(
     new_states = list(states)
     new_adaptation = list(adaptation)
 
+    loop = prepared.loop(draws_noise=noise is None)
+
     def one_chain(c: int) -> None:
         if active is not None and not active[c]:
             return
         out_info = info_cls(*(a[c] for a in info))
-        # Each chain draws its own noise on its own thread (NumPy releases the GIL while
-        # filling arrays), so noise generation runs in parallel with the other chains.
-        if noise is None:
-            chain_noise = draw_noise(kernel, prepared.dim, n_steps, [rngs[c]])[0]
-        else:
-            chain_noise = noise[c]
-        done, div, st, da = prepared.loop(
+        # Without given noise each chain draws its own inside the compiled loop, on its own
+        # thread, from its own generator.
+        chain_noise = rngs[c] if noise is None else noise[c]
+        done, div, st, da = loop(
             states[c], chain_noise, n_steps, float(step_size[c]), params, prepared.target_fns,
             adapt, DualAveragingState(*(float(v) for v in adaptation[c])), adaptation_params,
             position[c], logdensity[c], out_info,
