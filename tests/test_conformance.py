@@ -72,6 +72,7 @@ def test_declared_properties(kernel_cls):
     else:
         assert kernel_cls.bias_order is not None and kernel_cls.bias_order > 0
     assert {"acceptance_rate", "diverging"} <= set(kernel_cls.Info._fields)
+    assert isinstance(kernel_cls.example(), kernel_cls)
     for d in kernel.noise(DIM):
         assert isinstance(d, (Normal, Uniform))
     with pytest.raises(ValueError, match="step_size"):

@@ -154,7 +154,7 @@ def _noise_drawer(kernel_cls):
     Generated from the kernel's declared noise. Numba's ``Generator`` methods reproduce
     NumPy's streams exactly, so drawing inside the compiled loop changes no draw.
     """
-    spec = _any_instance(kernel_cls).noise(3)
+    spec = kernel_cls.example().noise(3)
     args = []
     for kind, d in zip(field_kinds(kernel_cls.Noise), spec):
         size = "dim" if kind is Vector else ""
@@ -205,7 +205,7 @@ def _loop_for(kernel_cls, target_type, draws_noise: bool):
     if key in _LOOPS:
         return _LOOPS[key]
     state_t = _tuple_type(kernel_cls.State)
-    params_t = numba.typeof(kernel_cls.params(_any_instance(kernel_cls)))
+    params_t = numba.typeof(kernel_cls.example().params())
     da_t = _tuple_type(DualAveragingState)
     sig = nt.Tuple((nt.int64, nt.boolean, state_t, da_t))(
         state_t,
@@ -249,17 +249,6 @@ def _loop_for(kernel_cls, target_type, draws_noise: bool):
         )
     _LOOPS[key] = loop
     return loop
-
-
-def _any_instance(kernel_cls):
-    """A kernel instance, to ask ``params()`` for its type (values do not matter)."""
-    import dataclasses
-
-    kwargs = {f.name: 1.0 for f in dataclasses.fields(kernel_cls) if f.init}
-    try:
-        return kernel_cls(**kwargs)
-    except Exception:
-        return kernel_cls._example()
 
 
 def _this_module():

@@ -190,6 +190,13 @@ class Kernel(abc.ABC):
         """The kernel's parameters other than the step size (runtime values)."""
         return NoParams()
 
+    @classmethod
+    def example(cls) -> Kernel:
+        """An instance with valid parameters. Backends build it to read the *types* of
+        ``params()`` and ``noise()`` when compiling; kernels with required parameters besides
+        ``step_size`` override it."""
+        return cls(step_size=1.0)
+
     @property
     def name(self) -> str:
         return type(self).__name__
