@@ -153,8 +153,10 @@ def test_diverging_chain_is_reported_and_others_finish(backend):
     assert trace.flat().shape == (3 * 100, 1)
 
 
-def test_interrupt_returns_partial_draws(monkeypatch):
-    real_run = numba_backend.run
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_interrupt_returns_partial_draws(monkeypatch, backend):
+    module = numba_backend if backend == "numba" else jax_backend
+    real_run = module.run
     calls = {"n": 0}
 
     def flaky_run(*args, **kwargs):
@@ -163,12 +165,15 @@ def test_interrupt_returns_partial_draws(monkeypatch):
             raise KeyboardInterrupt
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(numba_backend, "run", flaky_run)
-    monkeypatch.setattr(driver, "_NUMBA_CHUNK_BYTES", 8 * 4 * 4 * 100)  # 100-step chunks
+    monkeypatch.setattr(module, "run", flaky_run)
+    # 100-step chunks on both backends: one warm-up chunk, then two sampling chunks complete
+    monkeypatch.setattr(driver, "_NUMBA_CHUNK_BYTES", 8 * 4 * 4 * 100)
+    monkeypatch.setattr(jax_backend, "chunk_length", lambda chains, dim, kernel: 100)
+    target = langevin.targets.gaussian(3)
     with pytest.warns(RuntimeWarning, match="interrupted"):
-        trace = run(warmup=100, draws=1000)
+        trace = run(target, warmup=100, draws=1000, backend=backend)
     assert trace.interrupted
-    assert trace.draws.shape == (4, 200, 3)  # one warm-up chunk, two sampling chunks
+    assert trace.draws.shape == (4, 200, 3)
     assert np.all(np.isfinite(trace.draws))
     assert trace.sample_stats["lp"].shape == (4, 200)
 
