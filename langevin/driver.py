@@ -28,7 +28,12 @@ __all__ = ["sample", "INIT_JITTER"]
 INIT_JITTER = 0.1
 #: Without any starting point, chains start uniformly in ``[-2, 2]^dim`` (Stan's convention).
 INIT_RADIUS = 2.0
+#: Numba chunks: at most this many bytes of recorded positions per chunk...
 _NUMBA_CHUNK_BYTES = 16 * 2**20
+#: ...and about this many seconds each (progress updates, Ctrl-C response), once the first,
+#: short chunk has measured the cost of a step. Draws do not depend on the chunking.
+_CHUNK_SECONDS = 0.25
+_FIRST_CHUNK = 50
 
 
 class DivergenceWarning(UserWarning):
@@ -221,8 +226,8 @@ def sample(
     if backend == "numba":
         rngs = [np.random.default_rng(s) for s in noise_ss.spawn(chains)]
         da = [dual_averaging_init(kernel.step_size) for _ in range(chains)]
-        noise_bytes = 8 * (dim + 1) * chains
-        chunk = int(max(10, min(5000, _NUMBA_CHUNK_BYTES // noise_bytes)))
+        chunk_cap = int(max(10, _NUMBA_CHUNK_BYTES // (8 * (dim + 1) * chains)))
+        chunk = min(chunk_cap, _FIRST_CHUNK)
     else:
         import jax.numpy as jnp
 
@@ -258,7 +263,10 @@ def sample(
             kwargs: dict[str, Any] = dict(adapt=in_warmup and adapting, adaptation=da,
                                           adaptation_params=da_params, active=alive)  # fmt: skip
             if backend == "numba":
+                t_chunk = time.perf_counter()
                 result = be.run(prepared, state, n, step_size, rngs=rngs, **kwargs)
+                per_step = (time.perf_counter() - t_chunk) / n
+                chunk = int(min(chunk_cap, max(10, _CHUNK_SECONDS / max(per_step, 1e-9))))
             else:
                 result = be.run(prepared, state, n, step_size, keys=rngs, start=done, **kwargs)
             state, da = result.state, result.adaptation

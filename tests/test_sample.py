@@ -168,6 +168,7 @@ def test_interrupt_returns_partial_draws(monkeypatch, backend):
     monkeypatch.setattr(module, "run", flaky_run)
     # 100-step chunks on both backends: one warm-up chunk, then two sampling chunks complete
     monkeypatch.setattr(driver, "_NUMBA_CHUNK_BYTES", 8 * 4 * 4 * 100)
+    monkeypatch.setattr(driver, "_FIRST_CHUNK", 100)
     monkeypatch.setattr(jax_backend, "chunk_length", lambda chains, dim, kernel: 100)
     target = langevin.targets.gaussian(3)
     with pytest.warns(RuntimeWarning, match="interrupted"):
@@ -271,3 +272,21 @@ def test_progress_bar_runs(capsys):
     trace = run(progress=True, warmup=10, draws=20)
     assert trace.n_draws == 20
     assert "MALA" in capsys.readouterr().err
+
+
+def test_numba_chunks_follow_the_clock(monkeypatch):
+    """A slow target gets short chunks (a moving bar, a quick Ctrl-C); draws do not depend on it."""
+    sizes = []
+    real_run = numba_backend.run
+
+    def spy(prepared, states, n, *args, **kwargs):
+        sizes.append(n)
+        return real_run(prepared, states, n, *args, **kwargs)
+
+    monkeypatch.setattr(numba_backend, "run", spy)
+    fast = run(warmup=0, draws=3000)
+    monkeypatch.setattr(driver, "_CHUNK_SECONDS", 1e-5)  # as if each chunk were slow
+    sizes.clear()
+    slow = run(warmup=0, draws=3000)
+    assert sizes[0] == driver._FIRST_CHUNK and max(sizes[1:]) == 10
+    np.testing.assert_array_equal(fast.draws, slow.draws)
