@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     w2 = w2_to_reference(trace, target.reference.draws, seed=args.seed)
     print(f"\nW2 to posteriordb's reference draws (unconstrained coordinates): {w2}")
 
-    az.plot_trace(idata, compact=True)
+    # one panel per coefficient: their scales differ (the intercept is ~9.5, the rest ~0.1)
+    az.plot_trace(idata, compact=False, figsize=(11, 10))
     plt.tight_layout()
     plt.savefig(args.out, dpi=90)
     print(f"trace plot written to {args.out}")
