@@ -177,3 +177,13 @@ def test_numba_draws_in_loop_as_draw_noise_does(kernel_cls, gaussian4):
     np.testing.assert_array_equal(own.position, given.position)
     for name in own.info:
         np.testing.assert_array_equal(own.info[name], given.info[name])
+
+
+def test_namespaces_define_the_same_names():
+    """Kernel math may use only names every backend's ``xp`` defines (write once, run twice)."""
+    from langevin.backends import jax_ops, numba_ops, numpy_ops
+
+    assert set(numba_ops.__all__) == set(jax_ops.__all__)
+    for namespace in (numba_ops, jax_ops, numpy_ops):
+        missing = [n for n in numba_ops.__all__ if not hasattr(namespace, n)]
+        assert not missing, (namespace.__name__, missing)

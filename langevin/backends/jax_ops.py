@@ -12,7 +12,7 @@ import jax.numpy as jnp
 __all__ = [
     "sqrt", "exp", "log", "log1p", "expm1", "abs", "sum", "dot", "minimum", "maximum",
     "isfinite", "logical_not", "all_finite", "select", "select_tree", "value_and_grad", "fori_loop",
-    "inf", "nan", "zeros_like", "dtype_of", "as_scalar",
+    "inf", "nan", "zeros_like",
 ]  # fmt: skip
 
 name = "jax"
@@ -46,12 +46,6 @@ def select_tree(cond, a, b):
     return jax.tree_util.tree_map(lambda u, v: jnp.where(cond, u, v), a, b)
 
 
-def dtype_of(x):
-    return x.dtype
-
-
-def as_scalar(x):
-    return jnp.asarray(x)
 
 
 def value_and_grad(target, x):

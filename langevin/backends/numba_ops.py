@@ -20,7 +20,7 @@ from numba.extending import overload
 __all__ = [
     "sqrt", "exp", "log", "log1p", "expm1", "abs", "sum", "dot", "minimum", "maximum",
     "isfinite", "logical_not", "all_finite", "select", "select_tree", "value_and_grad", "fori_loop",
-    "inf", "nan", "zeros_like", "dtype_of", "as_scalar",
+    "inf", "nan", "zeros_like",
 ]  # fmt: skip
 
 name = "numba"
@@ -60,23 +60,6 @@ def select(cond, a, b):
     return a if cond else b
 
 
-@numba.njit(cache=True)
-def as_scalar(x):
-    return x
-
-
-def dtype_of(x):  # pragma: no cover - replaced by the overload in compiled code
-    raise NotImplementedError
-
-
-@overload(dtype_of)
-def _dtype_of(x):
-    dt = x.dtype
-
-    def impl(x):
-        return dt
-
-    return impl
 
 
 def select_tree(cond, a, b):  # pragma: no cover - replaced by the overload

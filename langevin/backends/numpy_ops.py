@@ -40,12 +40,6 @@ def select_tree(cond, a, b):
     return a if cond else b
 
 
-def dtype_of(x):
-    return np.asarray(x).dtype
-
-
-def as_scalar(x):
-    return x
 
 
 def value_and_grad(target, x):
