@@ -270,7 +270,7 @@ def sample(
             else:
                 result = be.run(prepared, state, n, step_size, keys=rngs, start=done, **kwargs)
             state, da = result.state, result.adaptation
-            _record_divergences(result, done, warmup, alive, diverged)
+            _record_divergences(result, done, alive, diverged)
             stats = {"lp": result.logdensity, **result.info}
             if in_warmup:
                 for k, v in stats.items():
@@ -346,7 +346,7 @@ def sample(
     )
 
 
-def _record_divergences(result, done: int, warmup: int, alive, diverged: dict) -> None:
+def _record_divergences(result, done: int, alive, diverged: dict) -> None:
     for c in np.where(result.diverged & alive)[0]:
         diverged[int(c)] = done + int(result.n_done[c])
         alive[c] = False
