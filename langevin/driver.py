@@ -350,4 +350,3 @@ def _record_divergences(result, done: int, alive, diverged: dict) -> None:
     for c in np.where(result.diverged & alive)[0]:
         diverged[int(c)] = done + int(result.n_done[c])
         alive[c] = False
-

@@ -76,7 +76,7 @@ def _build_runner(kernel_cls, vg, spec):
         h = jnp.where(adapt, jnp.exp(da.log_step), h)
         return step(state, noise, h, params, vg)
 
-    step_chains = jax.vmap(one_step, in_axes=(0, 0, 0, None, None, 0, None))
+    step_chains = jax.vmap(one_step, in_axes=(0, 0, 0, 0, None, 0, None))
     update_chains = jax.vmap(da_update, in_axes=(0, 0, None))
 
     def batched_step(state, noise, h, params, adapt, da, da_params):
@@ -146,7 +146,7 @@ def prepare(kernel, target, dim: int, dtype) -> Prepared:
         vg = jax.value_and_grad(target.jax_logdensity)
         spec = kernel.noise(dim)
         init_math = make_twin(type(kernel).init_math, jax_ops, lambda f: f, _TWINS)
-        init_fn = jax.jit(jax.vmap(lambda x, p: init_math(x, p, vg), in_axes=(0, None)))
+        init_fn = jax.jit(jax.vmap(lambda x, p: init_math(x, p, vg), in_axes=(0, 0)))
         target._cache[key] = (_build_runner(type(kernel), vg, spec), init_fn)
     runner, init_fn = target._cache[key]
     return Prepared(kernel, runner, init_fn, dim, dtype)
@@ -173,14 +173,31 @@ def _check_dtypes(target, dim, dtype):
         )
 
 
-def _params(kernel, dtype):
-    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), kernel.params())
+def chain_params(params, n_chains: int, dtype, per_chain: bool = False):
+    """``params`` with a leading chain axis, float leaves in ``dtype``.
+
+    ``per_chain=False``: one value for every chain (the kernel's own ``params()``), broadcast.
+    ``per_chain=True``: the values already have the chain axis (e.g. a mass matrix adapted
+    per chain during warm-up). Integer leaves (counts such as a number of leapfrog steps)
+    stay integers, so they can bound a loop.
+    """
+
+    def one(v):
+        a = np.asarray(v)
+        if np.issubdtype(a.dtype, np.integer):
+            out = jnp.asarray(a.astype(np.int32))
+        else:
+            out = jnp.asarray(a, dtype)
+        return out if per_chain else jnp.broadcast_to(out, (n_chains, *out.shape))
+
+    return type(params)(*(one(v) for v in params))
 
 
 def init(prepared: Prepared, positions: np.ndarray):
     """Batched initial state for positions ``(chains, dim)``."""
     x = jnp.asarray(positions, prepared.dtype)
-    return prepared.init(x, _params(prepared.kernel, prepared.dtype))
+    params = chain_params(prepared.kernel.params(), x.shape[0], prepared.dtype)
+    return prepared.init(x, params)
 
 
 def chain_keys(seed: int, n_chains: int):
@@ -201,6 +218,7 @@ def run(
     keys=None,
     start: int = 0,
     active: np.ndarray | None = None,
+    params=None,
 ) -> ChunkResult:
     """Run every chain ``n_steps`` steps (at most :func:`chunk_length` unless ``noise`` is given).
 
@@ -210,6 +228,8 @@ def run(
             noise in one block from ``fold_in(key, start)``).
         active: ``(chains,)`` mask; inactive chains (stopped after a divergence) do not move
             and their outputs are NaN.
+        params: the kernel's params, one value per chain (leading chain axis), e.g. a mass
+            matrix adapted during warm-up; default the kernel's ``params()`` for every chain.
     """
     dtype = prepared.dtype
     n_chains = int(np.shape(step_size)[0])
@@ -219,7 +239,11 @@ def run(
     if adaptation_params is None:
         adaptation_params = DualAveragingParams(0.8, 0.05, 10.0, 0.75)
     da_params = DualAveragingParams(*(jnp.asarray(v, dtype) for v in adaptation_params))
-    params = _params(prepared.kernel, dtype)
+    params = (
+        chain_params(prepared.kernel.params(), n_chains, dtype)
+        if params is None
+        else chain_params(params, n_chains, dtype, per_chain=True)
+    )
     explicit = noise is not None
     if explicit:
         source = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), noise)

@@ -46,12 +46,12 @@ def select_tree(cond, a, b):
     return jax.tree_util.tree_map(lambda u, v: jnp.where(cond, u, v), a, b)
 
 
-
-
 def value_and_grad(target, x):
     """``(log π(x), ∇log π(x))``: on JAX the target is the jitted value-and-grad function."""
     return target(x)
 
 
-def fori_loop(lower, upper, body, carry):
-    return jax.lax.fori_loop(lower, upper, body, carry)
+def fori_loop(lower, upper, body, carry, args):
+    """``carry = body(i, carry, args)`` for ``i`` in ``range(lower, upper)`` (bounds may be
+    traced: a dynamic trip count compiles once)."""
+    return jax.lax.fori_loop(lower, upper, lambda i, c: body(i, c, args), carry)

@@ -120,9 +120,11 @@ def index_fields(tup, t):  # pragma: no cover - replaced by the overload
 @overload(index_fields)
 def _index_fields(tup, t):
     cls = tup.instance_class
-    src = "def impl(tup, t):\n    return cls(" + "".join(
-        f"tup[{i}][t], " for i in range(len(tup))
-    ) + ")\n"
+    src = (
+        "def impl(tup, t):\n    return cls("
+        + "".join(f"tup[{i}][t], " for i in range(len(tup)))
+        + ")\n"
+    )
     scope = {"cls": cls}
     exec(src, scope)
     return scope["impl"]
@@ -205,7 +207,7 @@ def _loop_for(kernel_cls, target_type, draws_noise: bool):
     if key in _LOOPS:
         return _LOOPS[key]
     state_t = _tuple_type(kernel_cls.State)
-    params_t = numba.typeof(kernel_cls.example().params())
+    params_t = numba.typeof(_as_params(kernel_cls.example().params()))
     da_t = _tuple_type(DualAveragingState)
     sig = nt.Tuple((nt.int64, nt.boolean, state_t, da_t))(
         state_t,
@@ -293,7 +295,7 @@ def prepare(kernel, target, dim: int, dtype) -> Prepared:
 
 def init(prepared: Prepared, positions: np.ndarray) -> list:
     """Initial state of each chain (positions ``(chains, dim)``), evaluated in Python."""
-    params = prepared.kernel.params()
+    params = _as_params(prepared.kernel.params())
     states = []
     for x in positions:
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -313,6 +315,22 @@ def _as_state(cls, state):
         else:
             out.append(bool(value))
     return cls(*out)
+
+
+def _as_params(params):
+    """Cast params to what the compiled signature expects: float arrays C-contiguous float64,
+    integers int, other numbers float."""
+    out = []
+    for v in params:
+        if np.ndim(v) > 0:
+            a = np.asarray(v)
+            dtype = np.int64 if np.issubdtype(a.dtype, np.integer) else np.float64
+            out.append(np.ascontiguousarray(a, dtype=dtype))
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            out.append(int(v))
+        else:
+            out.append(float(v))
+    return type(params)(*out)
 
 
 def draw_noise(kernel, dim: int, n_steps: int, rngs: list[np.random.Generator]) -> list:
@@ -358,6 +376,7 @@ def run(
     rngs: list | None = None,
     threads: int | None = None,
     active: np.ndarray | None = None,
+    params: list | None = None,
 ) -> ChunkResult:
     """Run every chain ``n_steps`` steps from ``states``.
 
@@ -369,13 +388,13 @@ def run(
         threads: at most this many chains at once (default: one per core).
         active: ``(chains,)`` mask; chains that are not active (stopped after a divergence)
             are not run, and their outputs are NaN.
+        params: per chain, the kernel's params (e.g. a mass matrix adapted during warm-up);
+            default the kernel's ``params()`` for every chain.
     """
     kernel = prepared.kernel
     n_chains = len(states)
     if noise is not None:
-        noise = [
-            type(nz)(*(np.ascontiguousarray(a, dtype=np.float64) for a in nz)) for nz in noise
-        ]
+        noise = [type(nz)(*(np.ascontiguousarray(a, dtype=np.float64) for a in nz)) for nz in noise]
     if adaptation is None:
         adaptation = [DualAveragingState(0.0, 0.0, 0.0, 0.0, 0.0)] * n_chains
     if adaptation_params is None:
@@ -391,7 +410,8 @@ def run(
             for kind in field_kinds(info_cls)
         )
     )
-    params = kernel.params()
+    params = [kernel.params()] * n_chains if params is None else params
+    params = [_as_params(p) for p in params]
     n_done = np.zeros(n_chains, dtype=np.int64)
     diverged = np.zeros(n_chains, dtype=bool)
     new_states = list(states)
@@ -407,7 +427,7 @@ def run(
         # thread, from its own generator.
         chain_noise = rngs[c] if noise is None else noise[c]
         done, div, st, da = loop(
-            states[c], chain_noise, n_steps, float(step_size[c]), params, prepared.target_fns,
+            states[c], chain_noise, n_steps, float(step_size[c]), params[c], prepared.target_fns,
             adapt, DualAveragingState(*(float(v) for v in adaptation[c])), adaptation_params,
             position[c], logdensity[c], out_info,
         )  # fmt: skip

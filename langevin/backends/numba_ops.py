@@ -60,8 +60,6 @@ def select(cond, a, b):
     return a if cond else b
 
 
-
-
 def select_tree(cond, a, b):  # pragma: no cover - replaced by the overload
     """Field-wise ``select`` over two NamedTuples of the same type."""
     raise NotImplementedError
@@ -103,8 +101,13 @@ def _value_and_grad(target, x):
 
 
 @numba.njit
-def fori_loop(lower, upper, body, carry):
-    """``carry = body(i, carry)`` for ``i`` in ``range(lower, upper)`` (fixed trip count)."""
+def fori_loop(lower, upper, body, carry, args):
+    """``carry = body(i, carry, args)`` for ``i`` in ``range(lower, upper)``.
+
+    ``body`` must be a module-level portable function, and everything it needs besides the
+    loop index and the carry comes in ``args`` (a tuple; it may hold the target): Numba
+    cannot pass a closure that captures runtime values to another compiled function.
+    """
     for i in range(lower, upper):
-        carry = body(i, carry)
+        carry = body(i, carry, args)
     return carry

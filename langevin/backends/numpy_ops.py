@@ -40,8 +40,6 @@ def select_tree(cond, a, b):
     return a if cond else b
 
 
-
-
 def value_and_grad(target, x):
     """Call the Numba form of a target from Python (see ``numba_ops.value_and_grad``)."""
     if len(target) == 1:
@@ -55,7 +53,7 @@ def value_and_grad(target, x):
     return float(value), grad
 
 
-def fori_loop(lower, upper, body, carry):
-    for i in range(lower, upper):
-        carry = body(i, carry)
+def fori_loop(lower, upper, body, carry, args):
+    for i in range(int(lower), int(upper)):
+        carry = body(i, carry, args)
     return carry

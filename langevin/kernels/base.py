@@ -173,8 +173,7 @@ class Kernel(abc.ABC):
             if f.name == "step_size":
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise TypeError(
-                        f"{type(self).__name__}: step_size must be a positive float; "
-                        f"got {value!r}"
+                        f"{type(self).__name__}: step_size must be a positive float; got {value!r}"
                     )
                 if not (value > 0 and value < float("inf")):
                     raise ValueError(
