@@ -9,13 +9,15 @@ Quick start::
 
 from langevin import diagnostics, kernels, targets
 from langevin.driver import sample
-from langevin.kernels import MALA, ULA, Kernel
+from langevin.kernels import HMC, MALA, ULA, Kernel, KineticLangevin, suggest_kinetic_parameters
 from langevin.targets.base import Reference, Target
 from langevin.trace import Trace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "HMC",
+    "KineticLangevin",
     "MALA",
     "ULA",
     "Kernel",
@@ -25,6 +27,7 @@ __all__ = [
     "diagnostics",
     "kernels",
     "sample",
+    "suggest_kinetic_parameters",
     "targets",
     "__version__",
 ]

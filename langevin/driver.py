@@ -5,6 +5,14 @@ Every argument is checked before anything is compiled; a bad one raises ``ValueE
 bar, a place to stop): Ctrl-C returns the draws made so far with a warning, and a chain
 whose state becomes non-finite stops while the others finish, reported in
 ``Trace.diverged``.
+
+For kernels that adapt a mass matrix (HMC) the warm-up follows Stan's windows
+(:mod:`langevin.adaptation.mass_matrix`): chunks end at the window boundaries, the draws of
+each slow window are streamed into per-chain variance estimates, and at the end of a window
+every chain gets its own new inverse mass (a runtime parameter: nothing recompiles) and its
+step-size adaptation restarts. After sampling, divergent transitions of Hamiltonian kernels
+(energy error above the kernel's threshold; the chain goes on) are counted and reported with
+a :class:`DivergentTransitionWarning`, as Stan does.
 """
 
 from __future__ import annotations
@@ -16,13 +24,23 @@ from typing import Any
 
 import numpy as np
 
-from langevin.adaptation.dual_averaging import DualAveragingParams, dual_averaging_init
+from langevin.adaptation.dual_averaging import (
+    DualAveragingParams,
+    DualAveragingState,
+    dual_averaging_init,
+)
+from langevin.adaptation.mass_matrix import (
+    WelfordVariance,
+    WindowSchedule,
+    regularized_variance,
+    window_schedule,
+)
 from langevin.backends.base import BACKENDS, get_backend
 from langevin.kernels.base import Kernel
 from langevin.targets.base import Target
 from langevin.trace import Trace
 
-__all__ = ["sample", "INIT_JITTER"]
+__all__ = ["sample", "INIT_JITTER", "DivergenceWarning", "DivergentTransitionWarning"]
 
 #: Chains started from one point start at ``point + U(-INIT_JITTER, INIT_JITTER)`` per coordinate.
 INIT_JITTER = 0.1
@@ -38,6 +56,15 @@ _FIRST_CHUNK = 50
 
 class DivergenceWarning(UserWarning):
     """A chain's state became non-finite and that chain was stopped."""
+
+
+class DivergentTransitionWarning(UserWarning):
+    """Transitions of a Hamiltonian kernel diverged (energy error above the threshold).
+
+    The chains went on (those proposals were rejected), but a divergence means the
+    integrator could not follow the dynamics somewhere in the posterior, so that region may
+    be under-explored and estimates biased (Betancourt 2017, §6.2).
+    """
 
 
 def _check_count(name: str, value, minimum: int) -> int:
@@ -146,13 +173,18 @@ def sample(
     progress: bool = True,
     target_acceptance: float | None = None,
     init_jitter: float = INIT_JITTER,
+    adapt_mass_matrix: bool | None = None,
 ) -> Trace:
     """Sample ``target`` with ``kernel``: warm-up (step-size adaptation), then draws.
 
-    Warm-up runs ``warmup`` steps; for kernels that adapt (MALA) the step size is tuned per
-    chain by dual averaging toward ``target_acceptance`` (MALA: 0.574), starting from the
-    kernel's ``step_size``. Kernels that do not adapt (ULA) keep their step size, and their
-    warm-up only moves the chains toward stationarity.
+    Warm-up runs ``warmup`` steps; for kernels that adapt (MALA, HMC) the step size is tuned
+    per chain by dual averaging toward ``target_acceptance`` (MALA: 0.574, HMC: 0.8),
+    starting from the kernel's ``step_size``. Kernels that do not adapt (ULA) keep their
+    step size, and their warm-up only moves the chains toward stationarity. HMC also adapts a
+    diagonal inverse mass matrix per chain to the posterior variances, in Stan's windows
+    (initial fast buffer 75 steps, doubling slow windows from 25, terminal buffer 50; shrunk
+    to 15%/75%/10% for short warm-ups, none below 20 steps; see
+    :mod:`langevin.adaptation.mass_matrix`); the result is ``Trace.inverse_mass``.
 
     Args:
         target: what to sample (:class:`langevin.Target`).
@@ -172,9 +204,17 @@ def sample(
         progress: show a tqdm progress bar.
         target_acceptance: override the kernel's default warm-up target.
         init_jitter: half-width of the jitter around a single starting point.
+        adapt_mass_matrix: adapt the inverse mass matrix during warm-up; default (None):
+            when the kernel supports it (HMC). False keeps the kernel's ``inverse_mass``
+            (e.g. one estimated by an earlier run).
 
     Returns:
         A :class:`langevin.Trace`.
+
+    Warns:
+        DivergenceWarning: a chain's state became non-finite; that chain stopped.
+        DivergentTransitionWarning: transitions of a Hamiltonian kernel after warm-up had an
+            energy error above the kernel's ``divergence_threshold`` (the chains went on).
 
     Example:
         >>> import langevin
@@ -207,6 +247,15 @@ def sample(
         raise ValueError(f"target_acceptance must be in (0, 1); got {target_acceptance}")
     if not (isinstance(init_jitter, numbers.Real) and init_jitter >= 0):
         raise ValueError(f"init_jitter must be a non-negative float; got {init_jitter!r}")
+    if adapt_mass_matrix is None:
+        adapt_mass_matrix = kernel.adapts_inverse_mass
+    elif not isinstance(adapt_mass_matrix, bool):
+        raise TypeError(f"adapt_mass_matrix must be True, False or None; got {adapt_mass_matrix!r}")
+    elif adapt_mass_matrix and not kernel.adapts_inverse_mass:
+        raise ValueError(
+            f"adapt_mass_matrix=True but {kernel.name} has no mass matrix to adapt "
+            "(kernels with one: HMC)"
+        )
     seed_seq, seed_value = _seed_sequence(seed)
     init_ss, noise_ss = seed_seq.spawn(2)
     start, dtype = _initial_positions(
@@ -214,6 +263,11 @@ def sample(
     )
     dim = start.shape[1]
     target = target.with_dim(dim)
+    # Per-chain inverse mass (kernels with a mass matrix), checked against the dimension.
+    inverse_mass = (
+        np.tile(kernel.inverse_mass_for(dim), (chains, 1)) if kernel.adapts_inverse_mass else None
+    )
+    schedule = window_schedule(warmup) if adapt_mass_matrix else WindowSchedule(0, 0, 0, ())
 
     # -- compile (or load) and initialise -----------------------------------------------
     be = get_backend(backend)
@@ -229,15 +283,12 @@ def sample(
         chunk_cap = int(max(10, _NUMBA_CHUNK_BYTES // (8 * (dim + 1) * chains)))
         chunk = min(chunk_cap, _FIRST_CHUNK)
     else:
-        import jax.numpy as jnp
-
-        from langevin.adaptation.dual_averaging import DualAveragingState
-
         rngs = be.chain_keys(int(noise_ss.generate_state(1)[0]), chains)
-        da0 = dual_averaging_init(kernel.step_size)
-        da = DualAveragingState(*(jnp.full(chains, v, dtype) for v in da0))
+        da = _dual_averaging_states([kernel.step_size] * chains, backend, dtype)
         chunk = be.chunk_length(chains, dim, kernel)
     da_params = DualAveragingParams(target_acceptance or 0.8, 0.05, 10.0, 0.75)
+    params = None if inverse_mass is None else _chain_params(kernel, inverse_mass, backend)
+    welford = WelfordVariance(chains, dim)
 
     total = warmup + draws * thin
     position_out = np.full((chains, draws, dim), np.nan, dtype=dtype)
@@ -260,8 +311,12 @@ def sample(
         while done < total:
             in_warmup = done < warmup
             n = min(chunk, (warmup - done) if in_warmup else (total - done))
+            # Chunks end at the mass-matrix window boundaries (a chunk is in one stage).
+            n = min([n, *(b - done for b in schedule.boundaries if b > done)])
             kwargs: dict[str, Any] = dict(adapt=in_warmup and adapting, adaptation=da,
                                           adaptation_params=da_params, active=alive)  # fmt: skip
+            if params is not None:
+                kwargs["params"] = params
             if backend == "numba":
                 t_chunk = time.perf_counter()
                 result = be.run(prepared, state, n, step_size, rngs=rngs, **kwargs)
@@ -277,10 +332,19 @@ def sample(
                     warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
                         :, done : done + n
                     ] = v
+                if schedule.collecting(done):
+                    welford.update(result.position)
                 done += n
+                if done in schedule.ends:
+                    old = inverse_mass
+                    inverse_mass = _updated_inverse_mass(inverse_mass, welford)
+                    welford.reset()
+                    params = _chain_params(kernel, inverse_mass, backend)
+                    if adapting:
+                        da = _after_metric_update(da, old, inverse_mass, warmup - done,
+                                                  da_params, backend, dtype)  # fmt: skip
                 if done == warmup and adapting:
-                    step_size = np.exp(np.asarray(da.log_step_avg if backend == "jax" else
-                                                  [d.log_step_avg for d in da]))  # fmt: skip
+                    step_size = np.exp(_log_step_avg(da, backend))
                     if bar is not None:
                         bar.set_description(kernel.name)
             else:
@@ -329,6 +393,7 @@ def sample(
         )
     stats_final = {k: v[:, :kept] for k, v in stats_out.items()}
     stats_final["step_size"] = np.broadcast_to(step_size[:, None], (chains, kept)).copy()
+    _warn_divergent_transitions(kernel, stats_final, diverged)
     return Trace(
         draws=position_out[:, :kept],
         sample_stats=stats_final,
@@ -343,6 +408,107 @@ def sample(
         interrupted=interrupted,
         elapsed=elapsed,
         constrain=target.constrain,
+        inverse_mass=inverse_mass,
+    )
+
+
+def _log_step_avg(da, backend: str) -> np.ndarray:
+    """Each chain's averaged log step size (dual averaging's output)."""
+    return np.asarray(
+        da.log_step_avg if backend == "jax" else [d.log_step_avg for d in da], dtype=float
+    )
+
+
+def _dual_averaging_states(step_sizes, backend: str, dtype):
+    """Fresh dual-averaging states, one per chain, starting at ``step_sizes``."""
+    return _as_backend_da([dual_averaging_init(float(h)) for h in step_sizes], backend, dtype)
+
+
+def _as_backend_da(states: list, backend: str, dtype):
+    """Per-chain ``DualAveragingState`` tuples in the backend's layout."""
+    if backend == "numba":
+        return states
+    import jax.numpy as jnp
+
+    return DualAveragingState(*(jnp.asarray([s[i] for s in states], dtype) for i in range(5)))
+
+
+def _after_metric_update(da, old_inverse_mass, new_inverse_mass, steps_left: int, da_params,
+                         backend: str, dtype):  # fmt: skip
+    """The step-size adaptation of each chain after its inverse mass changed.
+
+    The step size first moves with the metric: a diagonal metric ``D`` makes HMC on ``x`` the
+    same as unit-metric HMC on ``D^{-1/2} x``, so a step ``h`` that was right for the old
+    metric is right for the new one times ``f = max_i √(D_old,i / D_new,i)`` (the direction
+    whose scale relative to the metric grew most binds). This replaces Stan's
+    ``init_stepsize`` search, which would need extra gradient evaluations here.
+
+    Then, as Stan does, dual averaging restarts from ``h·f`` (μ = log(10 h f)) — when at least
+    ``t₀`` (= 10) warm-up steps remain: its first iterates overshoot by design (up to ~14×
+    at μ) and need about ``t₀`` steps to settle, so with fewer steps left (warm-ups under
+    100 steps, where Stan's buffers are 10% of the warm-up) the running adaptation is only
+    shifted by ``log f`` instead.
+    """
+    old_states = list(da) if backend == "numba" else [
+        tuple(float(np.asarray(field)[c]) for field in da) for c in range(len(old_inverse_mass))
+    ]  # fmt: skip
+    ratio = np.asarray(old_inverse_mass, float) / np.asarray(new_inverse_mass, float)
+    log_f = 0.5 * np.log(np.max(ratio, axis=1))
+    restart = steps_left >= da_params.t0
+    new_states = []
+    for state, shift in zip(old_states, log_f):
+        state = DualAveragingState(*(float(v) for v in state))
+        if not np.isfinite(shift) or not np.isfinite(state.log_step_avg):
+            new_states.append(state)  # a stopped chain: leave it
+        elif restart:
+            new_states.append(dual_averaging_init(float(np.exp(state.log_step_avg + shift))))
+        else:
+            new_states.append(state._replace(log_step=state.log_step + shift,
+                                             log_step_avg=state.log_step_avg + shift,
+                                             mu=state.mu + shift))  # fmt: skip
+    return _as_backend_da(new_states, backend, dtype)
+
+
+def _updated_inverse_mass(inverse_mass: np.ndarray, welford: WelfordVariance) -> np.ndarray:
+    """Stan's regularised window variance as each chain's new inverse mass; a chain whose
+    estimate is unusable (fewer than two draws, or a stopped chain's NaN) keeps its own."""
+    if welford.count < 2:
+        return inverse_mass
+    new = regularized_variance(welford.variance(), welford.count)
+    ok = np.all(np.isfinite(new) & (new > 0), axis=1)
+    return np.where(ok[:, None], new, inverse_mass)
+
+
+def _chain_params(kernel: Kernel, inverse_mass: np.ndarray, backend: str):
+    """The kernel's params with each chain's own inverse mass, in the layout the backend's
+    ``run(params=...)`` takes: a list per chain (Numba) or a leading chain axis (JAX)."""
+    base = kernel.params()
+    per_chain = [base._replace(inverse_mass=np.array(row)) for row in inverse_mass]
+    if backend == "numba":
+        return per_chain
+    return type(base)(*(np.stack([np.asarray(p[i]) for p in per_chain]) for i in range(len(base))))
+
+
+def _warn_divergent_transitions(kernel: Kernel, stats: dict, stopped: dict) -> None:
+    """Stan-style report of divergent transitions after warm-up (Hamiltonian kernels: those
+    whose info has an ``energy_error``). Chains that stopped are reported separately."""
+    if "energy_error" not in kernel.Info._fields or "diverging" not in stats:
+        return
+    running = [c for c in range(stats["diverging"].shape[0]) if c not in stopped]
+    flags = stats["diverging"][running]
+    n_div = int(flags.sum())
+    if n_div == 0:
+        return
+    per_chain = {c: int(f.sum()) for c, f in zip(running, flags) if f.any()}
+    threshold = getattr(kernel, "divergence_threshold", None)
+    warnings.warn(
+        f"{n_div} of {flags.size} transitions after warm-up were divergent (energy error "
+        + (f"above divergence_threshold={threshold:g}" if threshold is not None else "too large")
+        + f" or not finite; per chain: {per_chain}). The chains went on, but the sampler "
+        "could not follow the dynamics somewhere: the draws may miss part of the posterior. "
+        "Raise target_acceptance (a smaller step size) or reparametrise the model.",
+        DivergentTransitionWarning,
+        stacklevel=3,
     )
 
 

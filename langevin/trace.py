@@ -28,6 +28,9 @@ class Trace:
         names: ``{name: (slice, shape)}`` blocks of the flat position.
         kernel, backend, seed, target_name: how the run was made.
         elapsed: seconds spent sampling (warm-up included), excluding set-up.
+        inverse_mass: ``(chains, dim)`` diagonal inverse mass matrix each chain sampled with
+            (adapted during warm-up, or the kernel's), for kernels with a mass matrix (HMC);
+            None otherwise. ``langevin.HMC(h, inverse_mass=trace.inverse_mass[c])`` reuses it.
     """
 
     draws: np.ndarray
@@ -43,6 +46,7 @@ class Trace:
     interrupted: bool = False
     elapsed: float = 0.0
     constrain: Any = None
+    inverse_mass: np.ndarray | None = None
 
     @property
     def n_chains(self) -> int:
@@ -70,9 +74,12 @@ class Trace:
         """An ``arviz.InferenceData`` with ``posterior`` and ``sample_stats`` groups.
 
         Parameters keep the target's names; vector parameters get a dimension
-        ``<name>_dim_0`` with integer coordinates. ``constrained=True`` reports the
-        parameters the target maps its flat coordinates to (e.g. ``sigma`` rather than
-        ``log_sigma``), when the target defines that map.
+        ``<name>_dim_0`` with integer coordinates. ``sample_stats`` holds the per-draw
+        statistics (``lp``, ``acceptance_rate``, ``diverging`` — which ArviZ's plots mark —
+        ``step_size``, and for HMC ``energy``, ``energy_error``, ``n_grad``) and, for kernels
+        with a mass matrix, ``inverse_mass`` with dimensions ``(chain, inverse_mass_dim_0)``.
+        ``constrained=True`` reports the parameters the target maps its flat coordinates to
+        (e.g. ``sigma`` rather than ``log_sigma``), when the target defines that map.
 
         Example:
             >>> idata = trace.to_arviz()                      # doctest: +SKIP
@@ -101,7 +108,17 @@ class Trace:
             # ArviZ warns when a group has few draws; a short run is the user's choice.
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", FutureWarning)
-            return az.from_dict(posterior=posterior, sample_stats=stats, attrs=attrs)
+            idata = az.from_dict(posterior=posterior, sample_stats=stats, attrs=attrs)
+        if self.inverse_mass is not None:
+            # per chain, not per draw: a variable without the draw dimension
+            idata.sample_stats["inverse_mass"] = (
+                ("chain", "inverse_mass_dim_0"),
+                np.asarray(self.inverse_mass),
+            )
+            idata.sample_stats = idata.sample_stats.assign_coords(
+                inverse_mass_dim_0=np.arange(self.dim)
+            )
+        return idata
 
     def summary(self, **kwargs):
         """``arviz.summary`` of the posterior (means, sds, MCSE, ESS, R-hat)."""

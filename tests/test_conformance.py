@@ -25,11 +25,15 @@ from langevin.backends import jax_backend, numba_backend
 from langevin.kernels.base import Kernel, Normal, Uniform
 
 KERNELS = [
-    getattr(langevin.kernels, name)
+    # A constructor that dispatches to one kernel class per variant (KineticLangevin: one
+    # per discretization) is checked through every variant.
+    variant
     for name in langevin.kernels.__all__
     if isinstance(getattr(langevin.kernels, name), type)
     and issubclass(getattr(langevin.kernels, name), Kernel)
     and getattr(langevin.kernels, name) is not Kernel
+    for variant in getattr(getattr(langevin.kernels, name), "variants", lambda: None)()
+    or (getattr(langevin.kernels, name),)
 ]
 CHAINS, STEPS, DIM = 3, 60, 4
 
@@ -83,19 +87,19 @@ def test_declared_properties(kernel_cls):
         kernel_cls(step_size="0.1")
 
 
-def _run_both(kernel, target, noise_nb, noise_jax, x0, *, adapt=False):
+def _run_both(kernel, target, noise_nb, noise_jax, x0, *, adapt=False, steps=STEPS):
     step = np.full(CHAINS, kernel.step_size)
     da_params = DualAveragingParams(0.6, 0.05, 10.0, 0.75)
     p_nb = numba_backend.prepare(kernel, target, DIM, np.float64)
     s_nb = numba_backend.init(p_nb, x0)
     da_nb = [dual_averaging_init(kernel.step_size)] * CHAINS
-    r_nb = numba_backend.run(p_nb, s_nb, STEPS, step, noise=noise_nb, adapt=adapt,
+    r_nb = numba_backend.run(p_nb, s_nb, steps, step, noise=noise_nb, adapt=adapt,
                              adaptation=da_nb, adaptation_params=da_params)
     p_jx = jax_backend.prepare(kernel, target, DIM, np.float64)
     s_jx = jax_backend.init(p_jx, x0)
     da0 = dual_averaging_init(kernel.step_size)
     da_jx = DualAveragingState(*(jnp.full(CHAINS, v) for v in da0))
-    r_jx = jax_backend.run(p_jx, s_jx, STEPS, step, noise=noise_jax, adapt=adapt,
+    r_jx = jax_backend.run(p_jx, s_jx, steps, step, noise=noise_jax, adapt=adapt,
                            adaptation=da_jx, adaptation_params=da_params)
     return (s_nb, r_nb), (s_jx, r_jx)
 
@@ -110,19 +114,28 @@ def test_same_noise_same_chain(kernel_cls, adapt, gaussian4):
         pytest.skip("kernel does not adapt its step size")
     noise_nb, noise_jax = shared_noise(kernel)
     x0 = starts()
-    (_, r_nb), (_, r_jx) = _run_both(kernel, target, noise_nb, noise_jax, x0, adapt=adapt)
-    np.testing.assert_allclose(r_nb.position, r_jx.position, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(r_nb.logdensity, r_jx.logdensity, rtol=1e-12, atol=1e-12)
+    steps, tol = STEPS, 1e-12
+    if adapt and "n_grad" in kernel_cls.Info._fields:
+        # Trajectory kernels (HMC): dual averaging drives h onto the integrator's stability
+        # limit, where a trajectory's end point is extremely sensitive to h, and feeds each
+        # acceptance back into the next h. A last-bit difference between the backends' dot
+        # products then grows along an adapting chain (measured over 12 noise seeds: up to
+        # 3e-11 after 5 steps, 2e-9 after 10, O(1) after 60). Compare 8 steps to 1e-8.
+        steps, tol = 8, 1e-8
+    (_, r_nb), (_, r_jx) = _run_both(kernel, target, noise_nb, noise_jax, x0, adapt=adapt,
+                                     steps=steps)  # fmt: skip
+    np.testing.assert_allclose(r_nb.position, r_jx.position, rtol=0, atol=tol)
+    np.testing.assert_allclose(r_nb.logdensity, r_jx.logdensity, rtol=tol, atol=tol)
     assert set(r_nb.info) == set(r_jx.info) == set(kernel_cls.Info._fields)
-    for name in r_nb.info:
-        np.testing.assert_allclose(r_nb.info[name], r_jx.info[name], rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(r_nb.n_done, STEPS)
-    np.testing.assert_array_equal(r_jx.n_done, STEPS)
+    for name in r_nb.info:  # relative too: a divergent trajectory's energy error is ~1e30
+        np.testing.assert_allclose(r_nb.info[name], r_jx.info[name], rtol=tol, atol=tol)
+    np.testing.assert_array_equal(r_nb.n_done, steps)
+    np.testing.assert_array_equal(r_jx.n_done, steps)
     # The chain actually moved (a kernel that did nothing would also "agree").
     assert np.all(np.abs(r_nb.position[:, -1] - x0) > 0)
     if adapt:
         log_nb = np.array([d.log_step_avg for d in r_nb.adaptation])
-        np.testing.assert_allclose(log_nb, np.asarray(r_jx.adaptation.log_step_avg), atol=1e-12)
+        np.testing.assert_allclose(log_nb, np.asarray(r_jx.adaptation.log_step_avg), atol=tol)
         assert np.all(log_nb != np.log(kernel.step_size))
 
 

@@ -21,6 +21,9 @@ __all__ = [
     "sqrt", "exp", "log", "log1p", "expm1", "abs", "sum", "dot", "minimum", "maximum",
     "isfinite", "logical_not", "all_finite", "select", "select_tree", "value_and_grad", "fori_loop",
     "inf", "nan", "zeros_like",
+    # population (SMC) helpers: langevin.smc
+    "cumsum", "floor", "arange", "zeros", "max", "to_int", "inverse_cdf", "scatter_add",
+    "set_at", "take", "take_tree", "index_tree", "cond",
 ]  # fmt: skip
 
 name = "numba"
@@ -40,6 +43,11 @@ isfinite = np.isfinite
 zeros_like = np.zeros_like
 inf = np.inf
 nan = np.nan
+cumsum = np.cumsum
+floor = np.floor
+arange = np.arange
+zeros = np.zeros
+max = np.max
 
 
 @numba.njit(cache=True)
@@ -100,9 +108,13 @@ def _value_and_grad(target, x):
     return None
 
 
-@numba.njit
+@numba.njit(inline="always")
 def fori_loop(lower, upper, body, carry, args):
     """``carry = body(i, carry, args)`` for ``i`` in ``range(lower, upper)``.
+
+    Inlined at the IR level, so ``body`` is called directly: passed as a run-time value, the
+    dispatcher would become a pointer to a Python object (a "dynamic global"), which Numba's
+    disk cache refuses, and every loop using ``fori_loop`` would recompile in every process.
 
     ``body`` must be a module-level portable function, and everything it needs besides the
     loop index and the carry comes in ``args`` (a tuple; it may hold the target): Numba
@@ -111,3 +123,145 @@ def fori_loop(lower, upper, body, carry, args):
     for i in range(lower, upper):
         carry = body(i, carry, args)
     return carry
+
+
+# -- population (SMC) helpers ----------------------------------------------------------------
+# Used by langevin.smc: resampling, the population step of the Feynman–Kac loop. Each has a
+# twin of the same meaning in jax_ops and numpy_ops; integer results are int64 here.
+
+
+@numba.njit(cache=True)
+def to_int(a):
+    """``a`` (whole, non-negative floats, or booleans) as an int64 array."""
+    return a.astype(np.int64)
+
+
+@numba.njit(cache=True)
+def inverse_cdf(cdf, u):
+    """``A[m] = min{j : cdf[j] > u[m]}`` for **sorted** ``u`` and non-decreasing ``cdf``.
+
+    One merge pass over both sorted arrays: O(n + m), no search. Ties go to the next index
+    (the intervals ``[cdf[j−1], cdf[j])`` are half-open), so an index whose weight is zero
+    is never returned. A point at or past the top ``cdf[n−1]`` (round-off) gets the first
+    index where the top is reached, the last one with positive weight. The JAX twin runs
+    the same comparisons as ``searchsorted``, hence returns the same indices.
+    """
+    n = cdf.shape[0]
+    top = cdf[n - 1]
+    out = np.empty(u.shape[0], dtype=np.int64)
+    j = 0
+    for m in range(u.shape[0]):
+        while j < n - 1 and cdf[j] <= u[m] and cdf[j] < top:
+            j += 1
+        out[m] = j
+    return out
+
+
+@numba.njit(cache=True)
+def scatter_add(a, idx, values):
+    """A copy of ``a`` with ``values[k]`` added at ``idx[k]`` for every k (repeats add up)."""
+    out = a.copy()
+    for k in range(idx.shape[0]):
+        out[idx[k]] += values[k]
+    return out
+
+
+@numba.njit(cache=True)
+def set_at(a, i, value):
+    """``a`` with ``a[i] = value``. Writes into ``a`` and returns it (no copy; the JAX twin
+    returns an updated copy): use it only on an array the calling function created, and use
+    only the returned array afterwards."""
+    a[i] = value
+    return a
+
+
+def take(a, idx):  # pragma: no cover - replaced by the overload
+    """``a[idx]`` along the first axis (1-D or 2-D ``a``, integer array ``idx``)."""
+    raise NotImplementedError
+
+
+@overload(take)
+def _take(a, idx):
+    if not isinstance(a, nt.Array):
+        return None
+    if a.ndim == 1:
+
+        def impl1(a, idx):
+            out = np.empty(idx.shape[0], dtype=a.dtype)
+            for k in range(idx.shape[0]):
+                out[k] = a[idx[k]]
+            return out
+
+        return impl1
+    if a.ndim == 2:
+
+        def impl2(a, idx):
+            # element loops: no array-into-slice assignment (see the module docstring)
+            out = np.empty((idx.shape[0], a.shape[1]), dtype=a.dtype)
+            for k in range(idx.shape[0]):
+                row = idx[k]
+                for j in range(a.shape[1]):
+                    out[k, j] = a[row, j]
+            return out
+
+        return impl2
+    return None
+
+
+def take_tree(tree, idx):  # pragma: no cover - replaced by the overload
+    """``take`` applied to every field of a NamedTuple of arrays with a leading axis."""
+    raise NotImplementedError
+
+
+@overload(take_tree)
+def _take_tree(tree, idx):
+    if not isinstance(tree, nt.BaseNamedTuple):
+        return None
+    cls = tree.instance_class
+    fields = ", ".join(f"take(tree[{i}], idx)" for i in range(len(tree)))
+    src = f"def impl(tree, idx):\n    return cls({fields})\n"
+    scope = {"cls": cls, "take": take}
+    exec(src, scope)  # one tiny impl per NamedTuple type, generated at compile time
+    return scope["impl"]
+
+
+def index_tree(tree, i):  # pragma: no cover - replaced by the overload
+    """``cls(tree[0][i], tree[1][i], ...)``: entry ``i`` of every field of a NamedTuple."""
+    raise NotImplementedError
+
+
+@overload(index_tree)
+def _index_tree(tree, i):
+    if not isinstance(tree, nt.BaseNamedTuple):
+        return None
+    cls = tree.instance_class
+    fields = "".join(f"tree[{k}][i], " for k in range(len(tree)))
+    src = f"def impl(tree, i):\n    return cls({fields})\n"
+    scope = {"cls": cls}
+    exec(src, scope)
+    return scope["impl"]
+
+
+def cond(pred, true_fn, false_fn, args):  # pragma: no cover - replaced by the overload
+    """``true_fn(args)`` if scalar ``pred`` else ``false_fn(args)``; only the branch taken
+    runs. Both must be module-level portable functions returning values of the same types.
+
+    An overload inlined into its caller that calls the two functions as constants: passed
+    as runtime values, Numba would embed their addresses ("dynamic globals") and refuse to
+    cache the caller whenever a branch allocates an array.
+    """
+    raise NotImplementedError
+
+
+@overload(cond, inline="always")
+def _cond(pred, true_fn, false_fn, args):
+    if not (isinstance(true_fn, nt.Dispatcher) and isinstance(false_fn, nt.Dispatcher)):
+        return None
+    on_true, on_false = true_fn.dispatcher, false_fn.dispatcher
+
+    def impl(pred, true_fn, false_fn, args):
+        if pred:
+            return on_true(args)
+        return on_false(args)
+
+    return impl

@@ -26,6 +26,11 @@ isfinite = np.isfinite
 zeros_like = np.zeros_like
 inf = np.inf
 nan = np.nan
+cumsum = np.cumsum
+floor = np.floor
+arange = np.arange
+zeros = np.zeros
+max = np.max
 
 
 def all_finite(x):
@@ -57,3 +62,40 @@ def fori_loop(lower, upper, body, carry, args):
     for i in range(int(lower), int(upper)):
         carry = body(i, carry, args)
     return carry
+
+
+# -- population (SMC) helpers (see numba_ops for the contract of each) -----------------------
+def to_int(a):
+    return np.asarray(a).astype(np.int64)
+
+
+def inverse_cdf(cdf, u):
+    idx = np.searchsorted(cdf, u, side="right")
+    return np.minimum(idx, np.searchsorted(cdf, cdf[-1], side="left"))
+
+
+def scatter_add(a, idx, values):
+    out = np.array(a, copy=True)
+    np.add.at(out, idx, values)
+    return out
+
+
+def set_at(a, i, value):
+    a[i] = value  # in place, as on Numba
+    return a
+
+
+def take(a, idx):
+    return a[idx]
+
+
+def take_tree(tree, idx):
+    return type(tree)(*(a[idx] for a in tree))
+
+
+def index_tree(tree, i):
+    return type(tree)(*(a[i] for a in tree))
+
+
+def cond(pred, true_fn, false_fn, args):
+    return true_fn(args) if pred else false_fn(args)

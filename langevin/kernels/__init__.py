@@ -5,6 +5,8 @@ The conformance suite (``tests/test_conformance.py``) runs every kernel listed i
 """
 
 from langevin.kernels.base import Kernel
+from langevin.kernels.hmc import HMC
+from langevin.kernels.kinetic import KineticLangevin, suggest_kinetic_parameters
 from langevin.kernels.overdamped import MALA, ULA
 
-__all__ = ["Kernel", "MALA", "ULA"]
+__all__ = ["HMC", "Kernel", "KineticLangevin", "MALA", "ULA", "suggest_kinetic_parameters"]

@@ -152,6 +152,10 @@ class Kernel(abc.ABC):
         needs_gradient: whether the target must provide a gradient.
         adapts_step_size: whether warm-up tunes the step size (dual averaging).
         target_acceptance: default target of the acceptance rate during warm-up.
+        adapts_inverse_mass: whether warm-up adapts a diagonal inverse mass matrix per chain
+            (Stan's windowed variance estimates, :mod:`langevin.adaptation.mass_matrix`).
+            Such a kernel's ``params()`` has an ``inverse_mass`` field (a float vector; the
+            driver replaces it per chain) and the kernel has ``inverse_mass_for(dim)``.
     """
 
     State: ClassVar[type]
@@ -164,6 +168,7 @@ class Kernel(abc.ABC):
     needs_gradient: ClassVar[bool] = True
     adapts_step_size: ClassVar[bool] = False
     target_acceptance: ClassVar[float | None] = None
+    adapts_inverse_mass: ClassVar[bool] = False
 
     step_size: float
 

@@ -1,0 +1,190 @@
+"""Diagonal mass-matrix adaptation: Stan's warm-up windows and streamed variance estimates.
+
+HMC mixes best when the momentum's covariance ``M`` matches the posterior's precision, i.e.
+when the inverse mass ``M⁻¹`` is the posterior covariance: the dynamics then sees a target
+of unit scale in every direction (Neal 2011, §5.4.1). A diagonal ``M⁻¹`` is estimated from the
+warm-up draws themselves, in Stan's three-stage schedule (Stan Reference Manual, "HMC
+algorithm parameters — Automatic parameter tuning"; ``stan/mcmc/windowed_adaptation.hpp``):
+
+1. an *initial fast* buffer (default 75 steps): only the step size adapts, while the chains
+   travel from their starting points to the typical set;
+2. *slow* windows of doubling length (25, 50, 100, …): at the end of each, the inverse mass
+   becomes the regularised variance of the draws *in that window* and the dual averaging of
+   the step size restarts (μ = log(10 h)). The last slow window is stretched to the start of
+   the terminal buffer when its successor would not fit;
+3. a *terminal fast* buffer (default 50): the step size adapts to the final metric.
+
+For ``warmup = 1000`` the slow windows are [75, 100), [100, 150), [150, 250), [250, 450),
+[450, 950). When ``75 + 25 + 50 > warmup`` Stan shrinks the stages to 15% / 75% / 10% of the
+warm-up (one slow window), and for ``warmup < 20`` it adapts no metric at all; this module
+does the same. (Stan's own code omits restarting its window counter in the shrunken case,
+stan-dev/stan#3380; the schedule here is the one its documentation and log message state.)
+
+The variance of window ``n`` draws is regularised toward a small multiple of the identity,
+exactly as Stan does (``var_adaptation.hpp``):
+
+    M⁻¹ = (n / (n + 5)) · var + 10⁻³ · (5 / (n + 5)),
+
+with ``var`` the unbiased sample variance. The estimate is streamed chunk by chunk (the
+driver aligns its chunks to the window boundaries) with the pairwise update of Chan, Golub &
+LeVeque (1979), which for one draw at a time is Welford's (1962): memory is ``O(chains · dim)``
+whatever the window length, and the result is identical on both backends (NumPy, after the
+compiled chunk).
+
+References:
+    Welford, B. P. (1962). Note on a method for calculating corrected sums of squares and
+    products. Technometrics 4(3), 419–420.
+    Chan, T. F., Golub, G. H. and LeVeque, R. J. (1979). Updating formulae and a pairwise
+    algorithm for computing sample variances. Stanford CS report STAN-CS-79-773.
+    Stan Development Team. Stan Reference Manual (HMC adaptation) and
+    ``src/stan/mcmc/windowed_adaptation.hpp``, ``var_adaptation.hpp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["WindowSchedule", "window_schedule", "WelfordVariance", "regularized_variance"]
+
+#: Stan's defaults: initial fast buffer, first slow window, terminal fast buffer.
+INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
+#: Below this many warm-up steps no metric is adapted (Stan).
+MIN_WARMUP = 20
+
+
+@dataclass(frozen=True)
+class WindowSchedule:
+    """Where the slow windows of a warm-up lie (0-based step indices, ends exclusive).
+
+    Attributes:
+        warmup: number of warm-up steps.
+        init_buffer: steps of the initial fast buffer.
+        term_buffer: steps of the terminal fast buffer.
+        windows: ``((start, end), ...)`` of the slow windows; consecutive, from
+            ``init_buffer`` to ``warmup - term_buffer``. Empty when no metric is adapted.
+    """
+
+    warmup: int
+    init_buffer: int
+    term_buffer: int
+    windows: tuple[tuple[int, int], ...]
+
+    @property
+    def ends(self) -> tuple[int, ...]:
+        """Steps after which the inverse mass is updated (the number of steps done then)."""
+        return tuple(end for _, end in self.windows)
+
+    @property
+    def boundaries(self) -> tuple[int, ...]:
+        """Every step count at which a chunk must end: the start of the first window and
+        each window's end."""
+        if not self.windows:
+            return ()
+        return (self.windows[0][0], *self.ends)
+
+    def collecting(self, step: int) -> bool:
+        """Whether step ``step`` (0-based) is inside a slow window (its draw is recorded)."""
+        return any(start <= step < end for start, end in self.windows)
+
+
+def window_schedule(
+    warmup: int,
+    init_buffer: int = INIT_BUFFER,
+    base_window: int = BASE_WINDOW,
+    term_buffer: int = TERM_BUFFER,
+) -> WindowSchedule:
+    """Stan's windowed-adaptation schedule for ``warmup`` steps (module docstring).
+
+    Example:
+        >>> window_schedule(1000).windows
+        ((75, 100), (100, 150), (150, 250), (250, 450), (450, 950))
+        >>> window_schedule(100).windows
+        ((15, 90),)
+    """
+    if warmup < MIN_WARMUP:
+        return WindowSchedule(warmup, warmup, 0, ())
+    if init_buffer + base_window + term_buffer > warmup:
+        # Stan's shrunken schedule (truncating to integers as its unsigned ints do)
+        init_buffer = int(0.15 * warmup)
+        term_buffer = int(0.10 * warmup)
+        base_window = warmup - (init_buffer + term_buffer)
+    last = warmup - term_buffer  # the slow phase is [init_buffer, last)
+    # Stan's compute_next_window, in half-open intervals: each window doubles the previous
+    # one, and a window whose successor would end past `last` is stretched to `last`. (The
+    # first window is never stretched.)
+    start, size = init_buffer, base_window
+    end = start + size
+    windows = [(start, end)]
+    while end < last:
+        start, size = end, 2 * size
+        end = start + size
+        if end + 2 * size > last:  # Stan: next_window + 2·size >= last, next_window = end − 1
+            end = last
+        windows.append((start, end))
+    return WindowSchedule(warmup, init_buffer, term_buffer, tuple(windows))
+
+
+def regularized_variance(variance: np.ndarray, n: int) -> np.ndarray:
+    """Stan's shrinkage of a window's sample variance toward 10⁻³:
+    ``(n/(n+5))·var + 10⁻³·(5/(n+5))``."""
+    n = float(n)
+    return (n / (n + 5.0)) * np.asarray(variance) + 1e-3 * (5.0 / (n + 5.0))
+
+
+class WelfordVariance:
+    """Running mean and variance per chain and coordinate, fed blocks of draws.
+
+    ``update(block)`` with ``block`` shaped ``(chains, n, dim)`` merges the block's own mean
+    and centred sum of squares into the running ones (Chan, Golub & LeVeque 1979):
+
+        δ = m_B − m_A,   m = m_A + δ n_B / n,   S = S_A + S_B + δ² n_A n_B / n,
+
+    with ``n = n_A + n_B``; ``variance()`` is ``S / (n − 1)``. One draw at a time this is
+    Welford's update; by blocks it is as accurate and vectorised.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(2, 30, 3))
+        >>> w = WelfordVariance(2, 3)
+        >>> for block in np.split(x, [7, 19], axis=1):
+        ...     w.update(block)
+        >>> bool(np.allclose(w.variance(), x.var(axis=1, ddof=1)))
+        True
+    """
+
+    def __init__(self, chains: int, dim: int):
+        self.chains, self.dim = int(chains), int(dim)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every draw (the start of a new window)."""
+        self.count = 0
+        self.mean = np.zeros((self.chains, self.dim))
+        self.m2 = np.zeros((self.chains, self.dim))
+
+    def update(self, block: np.ndarray) -> None:
+        """Add draws ``block`` shaped ``(chains, n, dim)``."""
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 3 or block.shape[0] != self.chains or block.shape[2] != self.dim:
+            raise ValueError(
+                f"block must have shape ({self.chains}, n, {self.dim}); got {block.shape}"
+            )
+        n_b = block.shape[1]
+        if n_b == 0:
+            return
+        mean_b = block.mean(axis=1)
+        m2_b = ((block - mean_b[:, None, :]) ** 2).sum(axis=1)
+        n_a = self.count
+        n = n_a + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (n_b / n)
+        self.m2 = self.m2 + m2_b + delta**2 * (n_a * n_b / n)
+        self.count = n
+
+    def variance(self) -> np.ndarray:
+        """``(chains, dim)`` unbiased sample variances (NaN with fewer than two draws)."""
+        if self.count < 2:
+            return np.full((self.chains, self.dim), np.nan)
+        return self.m2 / (self.count - 1)
