@@ -543,3 +543,13 @@ def test_gp_regr_stein_identities_and_exact_moments():
         values = constrained[name]
         se = values.std() / np.sqrt(len(values))  # thinned Stan draws: ESS ≈ N (see above)
         assert abs(values.mean() - exact[name]["mean"]) / se < 4.5, name
+
+
+@pytest.mark.parametrize("z", [[40.0, 0.0, -40.0], [0.0, 400.0, 0.0], [-800.0, 0.0, 0.0]])
+def test_gp_regr_numba_far_tails_give_zero_density_not_an_exception(z):
+    """Far in the tails K is not positive definite or not finite; an exception there would
+    kill the chain loop (an HMC warm-up trajectory can get there), so the density is 0."""
+    target = gp_pois_regr_gp_regr()
+    value, grad = target.numba_value_and_grad(np.array(z), target.numba_data)
+    assert value == -np.inf
+    assert grad.shape == (3,)

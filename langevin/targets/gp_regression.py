@@ -38,7 +38,7 @@ __all__ = ["gp_pois_regr_gp_regr"]
 _FOLDER = Path(__file__).parent / "data" / "posteriordb" / "gp_pois_regr-gp_regr"
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _gp_value_and_grad(z, data):
     """Log density and gradient in z = (log ρ, log α, log σ); ``data = (x, y)``."""
     x, y = data
@@ -53,7 +53,15 @@ def _gp_value_and_grad(z, data):
             d2[i, j] = dd
             e[i, j] = math.exp(-dd / (2.0 * rho * rho))
             k[i, j] = alpha * alpha * e[i, j] + (sigma if i == j else 0.0)
-    chol = np.linalg.cholesky(k)
+    # Far in the tails (an HMC warm-up trajectory can get there) K is not finite or not
+    # positive definite: report density 0, so the proposal is rejected, rather than raise
+    # inside the chain loop (the JAX form gives NaN there, with the same effect).
+    if not np.all(np.isfinite(k)):
+        return -np.inf, np.zeros(3)
+    try:
+        chol = np.linalg.cholesky(k)
+    except Exception:
+        return -np.inf, np.zeros(3)
     k_inv = np.linalg.inv(k)
     a = np.dot(k_inv, y)
     logdet = 0.0
