@@ -7,7 +7,7 @@ Quick start::
     print(trace.summary())
 """
 
-from langevin import diagnostics, kernels, targets
+from langevin import diagnostics, kernels, smc, targets
 from langevin.driver import sample
 from langevin.kernels import HMC, MALA, ULA, Kernel, KineticLangevin, suggest_kinetic_parameters
 from langevin.targets.base import Reference, Target
@@ -27,6 +27,7 @@ __all__ = [
     "diagnostics",
     "kernels",
     "sample",
+    "smc",
     "suggest_kinetic_parameters",
     "targets",
     "__version__",
