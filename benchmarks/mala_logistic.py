@@ -47,18 +47,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -73,6 +69,14 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 import langevin  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    Timed,
+    machine,
+    time_interleaved,
+)
+from benchmarks._common import fmt_goal as _fmt_goal  # noqa: E402
+from benchmarks._common import load_warning as _load_warning  # noqa: E402
+from benchmarks._common import loadavg as _loadavg  # noqa: E402
 from benchmarks._latency_probe import (  # noqa: E402
     CHAINS,
     DATA_SEED,
@@ -187,48 +191,6 @@ def make_jax_noise_only(steps: int, chains: int, dim: int) -> Callable:
 
 
 # -- timing -----------------------------------------------------------------------------------
-@dataclass
-class Timed:
-    name: str
-    fn: Callable[[int], object]  # fn(run_index) -> output (blocked: work is finished)
-    summarise: Callable[[object], dict] | None = None
-    first: float = float("nan")
-    first_cpu: float = float("nan")
-    runs: list[float] = field(default_factory=list)
-    cpu_runs: list[float] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.runs) if self.runs else float("nan")
-
-    @property
-    def cpu_median(self) -> float:
-        return statistics.median(self.cpu_runs) if self.cpu_runs else float("nan")
-
-
-def _clock(fn: Callable[[], object]) -> tuple[float, float, object]:
-    """``(wall seconds, CPU seconds of this process, all threads, output)`` of ``fn()``."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, time.process_time() - c0, out
-
-
-def time_interleaved(items: list[Timed], runs: int, log: Callable[[str], None]) -> None:
-    """One warm-up call each (reported as ``first``), then ``runs`` rounds over all of them."""
-    for it in items:
-        it.first, it.first_cpu, out = _clock(lambda: it.fn(0))
-        if it.summarise is not None:
-            it.summary = it.summarise(out)
-        log(f"  first call  {it.name:<16} {it.first:8.3f} s  {it.summary or ''}")
-    for r in range(1, runs + 1):
-        for it in items:
-            dt, cpu, _ = _clock(lambda: it.fn(r))
-            it.runs.append(dt)
-            it.cpu_runs.append(cpu)
-        log(f"  round {r}/{runs}: " + ", ".join(f"{it.name} {it.runs[-1]:.3f}" for it in items))
-
-
 def _acceptance(rate, accepted) -> dict:
     return {
         "acceptance_rate": float(np.mean(np.asarray(rate))),
@@ -351,55 +313,9 @@ def breakdown(target, starts: np.ndarray, steps: int, runs: int) -> list[Timed]:
     ]  # fmt: skip
 
 
-def machine() -> dict[str, str]:
-    env_keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS", "XLA_FLAGS", "NUMBA_CACHE_DIR")  # fmt: skip
-    return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": str(os.cpu_count()),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "jax": jax.__version__,
-        "jax_devices": ", ".join(str(d) for d in jax.devices()),
-        "blackjax": blackjax.__version__,
-        "langevin": langevin.__version__,
-        "env": ", ".join(f"{k}={os.environ[k]}" for k in env_keys if k in os.environ) or "(none)",
-    }
-
-
-def _loadavg() -> str:
-    try:
-        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def _to_first_draws(rec: dict) -> float:
     keys = ("import_langevin_s", "import_jax_s", "build_target_s", "first_sample_s")
     return sum(rec.get(k, 0.0) for k in keys)
-
-
-def _load_warning(info: dict) -> list[str]:
-    """A warning paragraph when other processes kept the cores busy during the timings."""
-    loads = []
-    for key, value in info.items():
-        if key.startswith("load average"):
-            try:
-                loads.append(float(value.split(",")[0]))
-            except ValueError:
-                pass
-    cores = os.cpu_count() or 1
-    if not loads or max(loads) < 0.5 * cores:
-        return []
-    return [
-        f"**The machine was busy** (1-minute load average up to {max(loads):.2f} on {cores} "
-        "cores, other processes included): wall-clock times are inflated and threads cannot "
-        "show their speed-up; compare the CPU columns for the work done.",
-        "",
-    ]
 
 
 def ratios(items: dict[str, Timed]) -> list[tuple[str, float, float, float | None]]:
@@ -432,12 +348,6 @@ def write_csv(path: Path, config: dict, main_items, parts, latency) -> None:
                     w.writerow(
                         ["latency", label, key, f"{value:.6f}", cpu_txt, PROBE_DRAWS, CHAINS]
                     )
-
-
-def _fmt_goal(value: float, goal: float | None) -> str:
-    if goal is None:
-        return "—"
-    return f"<= {goal:g}: {'met' if value <= goal else 'NOT met'}"
 
 
 def write_md(path: Path, config: dict, info: dict, main_items, parts, latency) -> None:
