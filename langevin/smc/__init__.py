@@ -66,3 +66,28 @@ __all__ = [
     "tempering",
     "uniforms_needed",
 ]
+
+# Feynman–Kac correctors (annealed, product and guided diffusion sampling)
+from langevin.smc import correctors
+from langevin.smc.correctors import (
+    GaussianMixture,
+    Score,
+    VPProcess,
+    equally_weighted,
+    fkc_anneal,
+    fkc_guidance,
+    fkc_product,
+    fkc_sample,
+)
+
+__all__ += [
+    "GaussianMixture",
+    "Score",
+    "VPProcess",
+    "correctors",
+    "equally_weighted",
+    "fkc_anneal",
+    "fkc_guidance",
+    "fkc_product",
+    "fkc_sample",
+]
