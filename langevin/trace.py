@@ -11,6 +11,18 @@ import numpy as np
 __all__ = ["Trace"]
 
 
+def quiet_arviz_summary(idata, **kwargs):
+    """``arviz.summary(idata)`` without ArviZ's warnings about short or few chains (the
+    summary itself reports ESS and R-hat, which say the same with numbers)."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return az.summary(idata, **kwargs)
+
+
 @dataclass
 class Trace:
     """Draws ``(chains, draws, dim)`` and sample statistics ``(chains, draws)`` of one run.
@@ -122,13 +134,7 @@ class Trace:
 
     def summary(self, **kwargs):
         """``arviz.summary`` of the posterior (means, sds, MCSE, ESS, R-hat)."""
-        import arviz as az
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return az.summary(self.to_arviz(), **kwargs)
+        return quiet_arviz_summary(self.to_arviz(), **kwargs)
 
     def __repr__(self) -> str:
         acc = self.sample_stats.get("acceptance_rate")

@@ -187,13 +187,9 @@ class SMCTrace:
 
     def summary(self, **kwargs):
         """``arviz.summary`` of the posterior draws."""
-        import arviz as az
+        from langevin.trace import quiet_arviz_summary
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return az.summary(self.to_arviz(), **kwargs)
+        return quiet_arviz_summary(self.to_arviz(), **kwargs)
 
     def __repr__(self) -> str:
         var = (
