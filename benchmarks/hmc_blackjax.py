@@ -232,7 +232,8 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int) -> list[Time
         visited.setdefault("draws", trace.draws)
         return acceptance_summary(s["acceptance_rate"], s["is_accepted"], s["n_grad"])
 
-    params = [kernel.params()._replace(inverse_mass=inverse_mass.copy()) for _ in range(chains)]
+    params = numba_backend.broadcast_params(kernel.params(), chains)._replace(
+        inverse_mass=np.tile(inverse_mass, (chains, 1)))
     step_sizes = np.full(chains, problem.step_size)
 
     def numba_one_thread(r):

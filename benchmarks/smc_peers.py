@@ -297,12 +297,12 @@ def ark_problem() -> Problem:
         return np.column_stack([coef, np.log(sigma)])
 
     likelihood = langevin.Target(
-        dim=dim, jax_logdensity=jax_loglik, numba_value_and_grad=_ark_loglik_vg,
-        numba_data=(X, y), name="arK likelihood",
+        dim=dim, jax={"logdensity": jax_loglik}, numba={"value_and_grad": _ark_loglik_vg},
+        data=(X, y), name="arK likelihood",
     )  # fmt: skip
     prior = langevin.Target(
-        dim=dim, jax_logdensity=jax_logprior, numba_value_and_grad=_ark_logprior_vg,
-        numba_data=(COEF_SD, SIGMA_SCALE), name="arK prior",
+        dim=dim, jax={"logdensity": jax_logprior}, numba={"value_and_grad": _ark_logprior_vg},
+        data=(COEF_SD, SIGMA_SCALE), name="arK prior",
     )  # fmt: skip
     names = {block: shape for block, (_, shape) in library.blocks.items()}
     tempered = TemperedTarget(prior, likelihood, sample_prior, names=names, name="arK-arK")

@@ -24,17 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from langevin.adaptation.dual_averaging import (
-    DualAveragingParams,
-    DualAveragingState,
-    dual_averaging_init,
-)
-from langevin.adaptation.mass_matrix import (
-    WelfordVariance,
-    WindowSchedule,
-    regularized_variance,
-    window_schedule,
-)
+from langevin.adaptation.base import StepSizeAdaptation, WarmupComponent
 from langevin.backends.base import BACKENDS, get_backend
 from langevin.kernels.base import Kernel
 from langevin.targets.base import Target
@@ -46,12 +36,6 @@ __all__ = ["sample", "INIT_JITTER", "DivergenceWarning", "DivergentTransitionWar
 INIT_JITTER = 0.1
 #: Without any starting point, chains start uniformly in ``[-2, 2]^dim`` (Stan's convention).
 INIT_RADIUS = 2.0
-#: Numba chunks: at most this many bytes of recorded positions per chunk...
-_NUMBA_CHUNK_BYTES = 16 * 2**20
-#: ...and about this many seconds each (progress updates, Ctrl-C response), once the first,
-#: short chunk has measured the cost of a step. Draws do not depend on the chunking.
-_CHUNK_SECONDS = 0.25
-_FIRST_CHUNK = 50
 
 
 class DivergenceWarning(UserWarning):
@@ -94,7 +78,7 @@ def _initial_positions(target: Target, initial_position, chains: int, rng, jitte
         if target.initial_position is not None:
             point = target.initial_position
         elif target.dim is not None:
-            return rng.uniform(-INIT_RADIUS, INIT_RADIUS, (chains, target.dim)), np.float64
+            return rng.uniform(-INIT_RADIUS, INIT_RADIUS, (chains, target.dim)), None
         else:
             raise ValueError(
                 "initial_position is required: the target does not know its dimension "
@@ -102,7 +86,8 @@ def _initial_positions(target: Target, initial_position, chains: int, rng, jitte
             )
     else:
         point = initial_position
-    dtype = getattr(point, "dtype", None)
+    # Follow the dtype of what the user passes, not of the target's own starting point.
+    dtype = getattr(initial_position, "dtype", None)
     try:
         arr = np.asarray(point)
     except Exception as exc:
@@ -112,7 +97,8 @@ def _initial_positions(target: Target, initial_position, chains: int, rng, jitte
     ):
         raise TypeError(f"initial_position must be an array of floats; got dtype {arr.dtype}")
     dtype = np.dtype(dtype) if dtype is not None and np.issubdtype(arr.dtype, np.floating) else None
-    dtype = dtype or np.dtype(np.float64)
+    # None: the user gave no float dtype; the backend's default applies (float64 on Numba,
+    # JAX's default float, float32 unless jax_enable_x64, on JAX)
     if arr.ndim == 1:
         if arr.shape[0] < 1:
             raise ValueError("initial_position must have at least one coordinate")
@@ -144,9 +130,9 @@ def _initial_positions(target: Target, initial_position, chains: int, rng, jitte
     return start, dtype
 
 
-def _check_initial_state(state, backend_name: str, n_chains: int) -> None:
-    lp = np.asarray(state.logdensity if backend_name == "jax" else [s.logdensity for s in state])
-    grads = np.asarray(state.grad if backend_name == "jax" else [s.grad for s in state])
+def _check_initial_state(state, n_chains: int) -> None:
+    lp = np.asarray(state.logdensity)
+    grads = np.asarray(state.grad) if "grad" in state._fields else np.zeros((n_chains, 1))
     for c in range(n_chains):
         if not np.isfinite(lp[c]):
             raise ValueError(
@@ -257,38 +243,36 @@ def sample(
             "(kernels with one: HMC)"
         )
     seed_seq, seed_value = _seed_sequence(seed)
-    init_ss, noise_ss = seed_seq.spawn(2)
+    init_ss, noise_ss, init_noise_ss = seed_seq.spawn(3)
     start, dtype = _initial_positions(
         target, initial_position, chains, np.random.default_rng(init_ss), init_jitter
     )
     dim = start.shape[1]
     target = target.with_dim(dim)
-    # Per-chain inverse mass (kernels with a mass matrix), checked against the dimension.
-    inverse_mass = (
-        np.tile(kernel.inverse_mass_for(dim), (chains, 1)) if kernel.adapts_inverse_mass else None
-    )
-    schedule = window_schedule(warmup) if adapt_mass_matrix else WindowSchedule(0, 0, 0, ())
+    be = get_backend(backend)
+    if dtype is None:
+        dtype = be.default_float()
+
+    # -- adaptation components the kernel opts into (checked before compiling) --------------
+    step_adaptation, warmup_components = _components(kernel, target_acceptance, chains, dim,
+                                                     warmup, adapt_mass_matrix)  # fmt: skip
+    params = kernel_params(kernel, chains)
+    for component in warmup_components:
+        params = component.initial_params(params)
 
     # -- compile (or load) and initialise -----------------------------------------------
-    be = get_backend(backend)
-    prepared = be.prepare(kernel, target, dim, dtype)
-    state = be.init(prepared, start)
-    _check_initial_state(state, backend, chains)
+    prepared = be.prepare(kernel, target, dim, dtype,
+                          type(step_adaptation) if step_adaptation else None)  # fmt: skip
+    sources = be.noise_sources(noise_ss, chains)
+    state = be.init(prepared, start, params, None, be.noise_sources(init_noise_ss, chains))
+    _check_initial_state(state, chains)
 
-    adapting = warmup > 0 and kernel.adapts_step_size
+    adapting = warmup > 0 and step_adaptation is not None
     step_size = np.full(chains, float(kernel.step_size))
-    if backend == "numba":
-        rngs = [np.random.default_rng(s) for s in noise_ss.spawn(chains)]
-        da = [dual_averaging_init(kernel.step_size) for _ in range(chains)]
-        chunk_cap = int(max(10, _NUMBA_CHUNK_BYTES // (8 * (dim + 1) * chains)))
-        chunk = min(chunk_cap, _FIRST_CHUNK)
-    else:
-        rngs = be.chain_keys(int(noise_ss.generate_state(1)[0]), chains)
-        da = _dual_averaging_states([kernel.step_size] * chains, backend, dtype)
-        chunk = be.chunk_length(chains, dim, kernel)
-    da_params = DualAveragingParams(target_acceptance or 0.8, 0.05, 10.0, 0.75)
-    params = None if inverse_mass is None else _chain_params(kernel, inverse_mass, backend)
-    welford = WelfordVariance(chains, dim)
+    ad_state = step_adaptation.initial_state(step_size) if step_adaptation else None
+    ad_params = step_adaptation.params() if step_adaptation else None
+    boundaries = sorted({b for c in warmup_components for b in c.boundaries})
+    chunk = be.first_chunk(chains, dim, kernel)
 
     total = warmup + draws * thin
     position_out = np.full((chains, draws, dim), np.nan, dtype=dtype)
@@ -311,20 +295,14 @@ def sample(
         while done < total:
             in_warmup = done < warmup
             n = min(chunk, (warmup - done) if in_warmup else (total - done))
-            # Chunks end at the mass-matrix window boundaries (a chunk is in one stage).
-            n = min([n, *(b - done for b in schedule.boundaries if b > done)])
-            kwargs: dict[str, Any] = dict(adapt=in_warmup and adapting, adaptation=da,
-                                          adaptation_params=da_params, active=alive)  # fmt: skip
-            if params is not None:
-                kwargs["params"] = params
-            if backend == "numba":
-                t_chunk = time.perf_counter()
-                result = be.run(prepared, state, n, step_size, rngs=rngs, **kwargs)
-                per_step = (time.perf_counter() - t_chunk) / n
-                chunk = int(min(chunk_cap, max(10, _CHUNK_SECONDS / max(per_step, 1e-9))))
-            else:
-                result = be.run(prepared, state, n, step_size, keys=rngs, start=done, **kwargs)
-            state, da = result.state, result.adaptation
+            # Chunks end where a warm-up component needs them to (a chunk is in one stage).
+            n = min([n, *(b - done for b in boundaries if b > done)])
+            t_chunk = time.perf_counter()
+            result = be.run(prepared, state, n, step_size, adapt=in_warmup and adapting,
+                            adaptation=ad_state, adaptation_params=ad_params, active=alive,
+                            params=params, rngs=sources, start=done)  # fmt: skip
+            chunk = be.next_chunk(chains, dim, kernel, (time.perf_counter() - t_chunk) / n)
+            state, ad_state = result.state, result.adaptation
             _record_divergences(result, done, alive, diverged)
             stats = {"lp": result.logdensity, **result.info}
             if in_warmup:
@@ -332,19 +310,15 @@ def sample(
                     warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
                         :, done : done + n
                     ] = v
-                if schedule.collecting(done):
-                    welford.update(result.position)
+                for component in warmup_components:
+                    component.observe(done, result.position)
                 done += n
-                if done in schedule.ends:
-                    old = inverse_mass
-                    inverse_mass = _updated_inverse_mass(inverse_mass, welford)
-                    welford.reset()
-                    params = _chain_params(kernel, inverse_mass, backend)
-                    if adapting:
-                        da = _after_metric_update(da, old, inverse_mass, warmup - done,
-                                                  da_params, backend, dtype)  # fmt: skip
+                for component in warmup_components:
+                    params, log_factor = component.update(done, params)
+                    if log_factor is not None and adapting:
+                        ad_state = step_adaptation.rescale(ad_state, log_factor, warmup - done)
                 if done == warmup and adapting:
-                    step_size = np.exp(_log_step_avg(da, backend))
+                    step_size = step_adaptation.final_step_size(ad_state)
                     if bar is not None:
                         bar.set_description(kernel.name)
             else:
@@ -408,85 +382,37 @@ def sample(
         interrupted=interrupted,
         elapsed=elapsed,
         constrain=target.constrain,
-        inverse_mass=inverse_mass,
+        **{k: v for c in warmup_components for k, v in c.result().items()},
     )
 
 
-def _log_step_avg(da, backend: str) -> np.ndarray:
-    """Each chain's averaged log step size (dual averaging's output)."""
-    return np.asarray(
-        da.log_step_avg if backend == "jax" else [d.log_step_avg for d in da], dtype=float
-    )
+def kernel_params(kernel: Kernel, chains: int):
+    """The kernel's params with a leading chain axis (host arrays, one copy per chain)."""
+
+    def tree(v):
+        if isinstance(v, tuple) and hasattr(v, "_fields"):
+            return type(v)(*(tree(x) for x in v))
+        a = np.asarray(v)
+        return np.ascontiguousarray(np.broadcast_to(a, (chains, *a.shape)))
+
+    return tree(kernel.params())
 
 
-def _dual_averaging_states(step_sizes, backend: str, dtype):
-    """Fresh dual-averaging states, one per chain, starting at ``step_sizes``."""
-    return _as_backend_da([dual_averaging_init(float(h)) for h in step_sizes], backend, dtype)
-
-
-def _as_backend_da(states: list, backend: str, dtype):
-    """Per-chain ``DualAveragingState`` tuples in the backend's layout."""
-    if backend == "numba":
-        return states
-    import jax.numpy as jnp
-
-    return DualAveragingState(*(jnp.asarray([s[i] for s in states], dtype) for i in range(5)))
-
-
-def _after_metric_update(da, old_inverse_mass, new_inverse_mass, steps_left: int, da_params,
-                         backend: str, dtype):  # fmt: skip
-    """The step-size adaptation of each chain after its inverse mass changed.
-
-    The step size first moves with the metric: a diagonal metric ``D`` makes HMC on ``x`` the
-    same as unit-metric HMC on ``D^{-1/2} x``, so a step ``h`` that was right for the old
-    metric is right for the new one times ``f = max_i √(D_old,i / D_new,i)`` (the direction
-    whose scale relative to the metric grew most binds). This replaces Stan's
-    ``init_stepsize`` search, which would need extra gradient evaluations here.
-
-    Then, as Stan does, dual averaging restarts from ``h·f`` (μ = log(10 h f)) — when at least
-    ``t₀`` (= 10) warm-up steps remain: its first iterates overshoot by design (up to ~14×
-    at μ) and need about ``t₀`` steps to settle, so with fewer steps left (warm-ups under
-    100 steps, where Stan's buffers are 10% of the warm-up) the running adaptation is only
-    shifted by ``log f`` instead.
-    """
-    old_states = list(da) if backend == "numba" else [
-        tuple(float(np.asarray(field)[c]) for field in da) for c in range(len(old_inverse_mass))
-    ]  # fmt: skip
-    ratio = np.asarray(old_inverse_mass, float) / np.asarray(new_inverse_mass, float)
-    log_f = 0.5 * np.log(np.max(ratio, axis=1))
-    restart = steps_left >= da_params.t0
-    new_states = []
-    for state, shift in zip(old_states, log_f):
-        state = DualAveragingState(*(float(v) for v in state))
-        if not np.isfinite(shift) or not np.isfinite(state.log_step_avg):
-            new_states.append(state)  # a stopped chain: leave it
-        elif restart:
-            new_states.append(dual_averaging_init(float(np.exp(state.log_step_avg + shift))))
+def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup: int,
+                adapt_mass_matrix: bool):  # fmt: skip
+    """The step-size component and the between-chunk components of this run."""
+    step, others = None, []
+    for cls in kernel.adaptation:
+        if issubclass(cls, StepSizeAdaptation):
+            step = cls(kernel, target_acceptance)
+        elif issubclass(cls, WarmupComponent):
+            # adapt_mass_matrix=False: the component still sets up (and checks) the per-chain
+            # inverse mass, over a warm-up of 0 steps, so it never changes it
+            fixed = cls.adapts_inverse_mass and not adapt_mass_matrix
+            others.append(cls(kernel, chains, dim, 0 if fixed else warmup))
         else:
-            new_states.append(state._replace(log_step=state.log_step + shift,
-                                             log_step_avg=state.log_step_avg + shift,
-                                             mu=state.mu + shift))  # fmt: skip
-    return _as_backend_da(new_states, backend, dtype)
-
-
-def _updated_inverse_mass(inverse_mass: np.ndarray, welford: WelfordVariance) -> np.ndarray:
-    """Stan's regularised window variance as each chain's new inverse mass; a chain whose
-    estimate is unusable (fewer than two draws, or a stopped chain's NaN) keeps its own."""
-    if welford.count < 2:
-        return inverse_mass
-    new = regularized_variance(welford.variance(), welford.count)
-    ok = np.all(np.isfinite(new) & (new > 0), axis=1)
-    return np.where(ok[:, None], new, inverse_mass)
-
-
-def _chain_params(kernel: Kernel, inverse_mass: np.ndarray, backend: str):
-    """The kernel's params with each chain's own inverse mass, in the layout the backend's
-    ``run(params=...)`` takes: a list per chain (Numba) or a leading chain axis (JAX)."""
-    base = kernel.params()
-    per_chain = [base._replace(inverse_mass=np.array(row)) for row in inverse_mass]
-    if backend == "numba":
-        return per_chain
-    return type(base)(*(np.stack([np.asarray(p[i]) for p in per_chain]) for i in range(len(base))))
+            raise TypeError(f"{kernel.name}.adaptation: {cls!r} is not an adaptation component")
+    return step, others
 
 
 def _warn_divergent_transitions(kernel: Kernel, stats: dict, stopped: dict) -> None:

@@ -16,13 +16,10 @@ import numpy as np
 import pytest
 
 import langevin
-from langevin.adaptation.dual_averaging import (
-    DualAveragingParams,
-    DualAveragingState,
-    dual_averaging_init,
-)
+from langevin.adaptation.dual_averaging import DualAveraging, DualAveragingParams
 from langevin.backends import jax_backend, numba_backend
-from langevin.kernels.base import Kernel, Normal, Uniform
+from langevin.kernels.base import Kernel
+from langevin.spec import NoiseKind, draw_numpy
 
 KERNELS = [
     # A constructor that dispatches to one kernel class per variant (KineticLangevin: one
@@ -44,19 +41,14 @@ def make_kernel(cls, step_size=0.05):
 
 
 def shared_noise(kernel, seed=0, steps=STEPS, chains=CHAINS, dim=DIM):
-    """Per-chain noise (for Numba) and the same numbers stacked (C, T, ...) (for JAX)."""
-    rng = np.random.default_rng(seed)
-    spec = kernel.noise(dim)
-    per_chain = []
-    for _ in range(chains):
-        fields = []
-        for d in spec:
-            shape = (steps, *d.shape)
-            draw = rng.standard_normal if isinstance(d, Normal) else rng.random
-            fields.append(draw(shape))
-        per_chain.append(type(spec)(*fields))
-    stacked = type(spec)(*(np.stack([nz[i] for nz in per_chain]) for i in range(len(spec))))
-    return per_chain, stacked
+    """The kernel's noise for every chain, (C, T, ...) arrays from one seed, drawn by each
+    noise kind's own NumPy hook: the same numbers go to both backends."""
+    noise = draw_numpy(kernel.noise(dim), np.random.default_rng(seed), (chains, steps))
+    return noise, noise
+
+
+def shared_init_noise(kernel, seed=2, chains=CHAINS, dim=DIM):
+    return draw_numpy(kernel.init_noise(dim), np.random.default_rng(seed), (chains,))
 
 
 def starts(seed=1):
@@ -77,8 +69,8 @@ def test_declared_properties(kernel_cls):
         assert kernel_cls.bias_order is not None and kernel_cls.bias_order > 0
     assert {"acceptance_rate", "diverging"} <= set(kernel_cls.Info._fields)
     assert isinstance(kernel_cls.example(), kernel_cls)
-    for d in kernel.noise(DIM):
-        assert isinstance(d, (Normal, Uniform))
+    for d in (*kernel.noise(DIM), *kernel.init_noise(DIM)):
+        assert isinstance(d, NoiseKind)
     with pytest.raises(ValueError, match="step_size"):
         kernel_cls(step_size=0.0)
     with pytest.raises(ValueError, match="step_size"):
@@ -90,17 +82,16 @@ def test_declared_properties(kernel_cls):
 def _run_both(kernel, target, noise_nb, noise_jax, x0, *, adapt=False, steps=STEPS):
     step = np.full(CHAINS, kernel.step_size)
     da_params = DualAveragingParams(0.6, 0.05, 10.0, 0.75)
+    da = DualAveraging(kernel, 0.6).initial_state(step)
+    init_noise = shared_init_noise(kernel)
     p_nb = numba_backend.prepare(kernel, target, DIM, np.float64)
-    s_nb = numba_backend.init(p_nb, x0)
-    da_nb = [dual_averaging_init(kernel.step_size)] * CHAINS
+    s_nb = numba_backend.init(p_nb, x0, noise=init_noise)
     r_nb = numba_backend.run(p_nb, s_nb, steps, step, noise=noise_nb, adapt=adapt,
-                             adaptation=da_nb, adaptation_params=da_params)
+                             adaptation=da, adaptation_params=da_params)
     p_jx = jax_backend.prepare(kernel, target, DIM, np.float64)
-    s_jx = jax_backend.init(p_jx, x0)
-    da0 = dual_averaging_init(kernel.step_size)
-    da_jx = DualAveragingState(*(jnp.full(CHAINS, v) for v in da0))
+    s_jx = jax_backend.init(p_jx, x0, noise=init_noise)
     r_jx = jax_backend.run(p_jx, s_jx, steps, step, noise=noise_jax, adapt=adapt,
-                           adaptation=da_jx, adaptation_params=da_params)
+                           adaptation=da, adaptation_params=da_params)
     return (s_nb, r_nb), (s_jx, r_jx)
 
 
@@ -134,7 +125,7 @@ def test_same_noise_same_chain(kernel_cls, adapt, gaussian4):
     # The chain actually moved (a kernel that did nothing would also "agree").
     assert np.all(np.abs(r_nb.position[:, -1] - x0) > 0)
     if adapt:
-        log_nb = np.array([d.log_step_avg for d in r_nb.adaptation])
+        log_nb = np.asarray(r_nb.adaptation.log_step_avg)
         np.testing.assert_allclose(log_nb, np.asarray(r_jx.adaptation.log_step_avg), atol=tol)
         assert np.all(log_nb != np.log(kernel.step_size))
 
@@ -145,11 +136,10 @@ def test_state_structure_is_stable(kernel_cls, gaussian4):
     kernel = make_kernel(kernel_cls)
     noise_nb, noise_jax = shared_noise(kernel)
     (s0_nb, r_nb), (s0_jx, r_jx) = _run_both(kernel, target, noise_nb, noise_jax, starts())
-    for before, after in zip(s0_nb, r_nb.state):
-        assert type(before) is type(after) is kernel_cls.State
-        for a, b in zip(before, after):
-            assert np.shape(a) == np.shape(b)
-            assert np.asarray(a).dtype == np.asarray(b).dtype
+    assert type(s0_nb) is type(r_nb.state) is kernel_cls.State
+    for a, b in zip(s0_nb, r_nb.state):
+        assert np.shape(a) == np.shape(b)
+        assert np.asarray(a).dtype == np.asarray(b).dtype
     assert type(r_jx.state) is type(s0_jx) is kernel_cls.State
     assert jax.tree_util.tree_structure(r_jx.state) == jax.tree_util.tree_structure(s0_jx)
     for a, b in zip(jax.tree_util.tree_leaves(s0_jx), jax.tree_util.tree_leaves(r_jx.state)):

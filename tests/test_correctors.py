@@ -28,16 +28,15 @@ from langevin.diagnostics import wasserstein
 from langevin.smc import SMCResult, smc
 from langevin.smc.correctors import (
     FKCorrector,
-    GaussianMixture,
-    Score,
-    VPProcess,
     equally_weighted,
     fkc_anneal,
     fkc_guidance,
     fkc_product,
     fkc_sample,
 )
+from langevin.smc.diffusion import Score, VPProcess
 from langevin.smc.resampling import SCHEMES
+from langevin.targets.gaussian_mixture_diffusion import GaussianMixture
 from tests.stats_helpers import Z_CRIT
 
 

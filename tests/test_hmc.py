@@ -24,7 +24,7 @@ from langevin.adaptation.mass_matrix import (
     regularized_variance,
     window_schedule,
 )
-from langevin.backends import jax_backend, numba_backend
+from langevin.backends import jax_backend, numba_backend, numpy_ops
 from langevin.driver import DivergentTransitionWarning
 from langevin.kernels.hmc import HMC, HMCNoise, HMCParams
 from langevin.kernels.integrators import (
@@ -180,10 +180,11 @@ def test_one_transition_is_textbook_hmc(integrator, gaussian4):
     xi = rng.standard_normal((chains, 1, 4))
     u = np.array([1e-300, 0.5, 0.9, 1 - 1e-16, 0.9, 1 - 1e-16])[:, None]
     kernel = HMC(h, n_leapfrog=n, integrator=integrator)
-    params = [kernel.params()._replace(inverse_mass=m) for m in inverse_mass]
+    params = numba_backend.broadcast_params(kernel.params(), chains)._replace(
+        inverse_mass=inverse_mass)
     prepared = numba_backend.prepare(kernel, target, 4, np.float64)
     states = numba_backend.init(prepared, x0)
-    noise = [HMCNoise(xi[c], u[c]) for c in range(chains)]
+    noise = HMCNoise(xi, u)
     out = numba_backend.run(prepared, states, 1, np.full(chains, h), noise=noise, params=params)
     n_stages = get_integrator(integrator).n_stages
     for c in range(chains):
@@ -214,12 +215,14 @@ def test_backends_agree_with_per_chain_mass_and_steps(integrator, gaussian4):
     stacked = HMCParams(*(np.stack([np.asarray(p[i]) for p in per_chain]) for i in range(6)))
     # large enough for rejections (the minimal-norm scheme is stable to larger steps)
     step = np.array([0.3, 0.5, 0.4]) * (2 if integrator == "minimal_norm" else 1)
-    noise_nb = [HMCNoise(rng.standard_normal((steps, 4)), rng.random(steps)) for _ in range(chains)]
-    noise_jx = HMCNoise(*(np.stack([nz[i] for nz in noise_nb]) for i in range(2)))
+    per_chain_noise = [HMCNoise(rng.standard_normal((steps, 4)), rng.random(steps))
+                       for _ in range(chains)]  # fmt: skip
+    noise_nb = noise_jx = HMCNoise(*(np.stack([nz[i] for nz in per_chain_noise])
+                                     for i in range(2)))  # fmt: skip
     x0 = rng.standard_normal((chains, 4))
     p_nb = numba_backend.prepare(kernel, target, 4, np.float64)
     r_nb = numba_backend.run(p_nb, numba_backend.init(p_nb, x0), steps, step, noise=noise_nb,
-                             params=per_chain)  # fmt: skip
+                             params=stacked)  # fmt: skip
     p_jx = jax_backend.prepare(kernel, target, 4, np.float64)
     r_jx = jax_backend.run(p_jx, jax_backend.init(p_jx, x0), steps, step, noise=noise_jx,
                            params=stacked)  # fmt: skip
@@ -454,9 +457,14 @@ class _Spy:
         def run(prepared, states, n, step_size, **kwargs):
             out = real(prepared, states, n, step_size, **kwargs)
             start = sum(c["n"] for c in self.chunks)
+            chains = out.position.shape[0]
+
+            def rows(tree):  # the batched (leading chain axis) values, chain by chain
+                return [numpy_ops.index_tree(tree, c) for c in range(chains)]
+
             self.chunks.append(dict(
-                start=start, n=n, position=out.position.copy(), params=kwargs.get("params"),
-                da=list(kwargs["adaptation"]), da_out=list(out.adaptation),
+                start=start, n=n, position=out.position.copy(), params=rows(kwargs["params"]),
+                da=rows(kwargs["adaptation"]), da_out=rows(out.adaptation),
             ))  # fmt: skip
             return out
 

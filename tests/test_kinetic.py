@@ -26,11 +26,12 @@ from scipy.stats import chi2
 
 import langevin
 from langevin.backends import jax_ops, numba_backend, numba_ops, numpy_ops
-from langevin.backends.numba_backend import index_fields
 from langevin.backends.portable import make_twin
 from langevin.kernels import kinetic
 from langevin.kernels.base import Normal
-from langevin.kernels.kinetic import DISCRETIZATIONS, KineticLangevin, rm_brownian_integrals
+from langevin.kernels.kinetic import DISCRETIZATIONS, KineticInitNoise, KineticLangevin
+from langevin.kernels.ou_integrals import rm_brownian_integrals
+from langevin.targets.capabilities import form_of
 from tests.stats_helpers import SUITE_FALSE_ALARM, SUITE_Z_TESTS, Z_CRIT
 
 #: Per-test false-alarm level, the same as each z-test's (|z| < Z_CRIT).
@@ -51,8 +52,8 @@ def free_particle(dim: int) -> langevin.Target:
     """log π ≡ 0 (a free particle): the kinetic diffusion is then exactly linear."""
     return langevin.Target(
         dim=dim,
-        jax_logdensity=lambda x: 0.0 * jnp.sum(x),
-        numba_value_and_grad=_zero_vg,
+        jax={"logdensity": lambda x: 0.0 * jnp.sum(x)},
+        numba={"value_and_grad": _zero_vg},
         name="free_particle",
     )
 
@@ -67,9 +68,9 @@ def isotropic_normal(dim: int, precision: float) -> langevin.Target:
     """N(0, I/λ) with λ = ``precision``, both backend forms."""
     return langevin.Target(
         dim=dim,
-        jax_logdensity=lambda x: -0.5 * precision * jnp.sum(x * x),
-        numba_value_and_grad=_normal_vg,
-        numba_data=(float(precision),),
+        jax={"logdensity": lambda x: -0.5 * precision * jnp.sum(x * x)},
+        numba={"value_and_grad": _normal_vg},
+        data=(float(precision),),
         name="isotropic_normal",
     )
 
@@ -83,7 +84,11 @@ def _numpy_gaussian(precision: float, counter: list | None = None):
             counter.append(1)
         return -0.5 * precision * float(x @ x), -precision * x
 
-    return (vg,)
+    return form_of(value_and_grad=vg)
+
+
+#: zero init noise: the momentum starts at 0 (these tests set it themselves)
+_NO_INIT_NOISE = KineticInitNoise(np.zeros(1))  # broadcasts: 0 / √u in any dimension
 
 
 def _numpy_twins(cls):
@@ -157,10 +162,11 @@ def _jax_step(cls, logdensity):
     key = (cls, logdensity)
     if key not in _JAX_STEPS:
         step = make_twin(cls.step_math, jax_ops, lambda f: f, {})
-        vg = jax.value_and_grad(logdensity)
+        target = form_of(value_and_grad=jax.value_and_grad(logdensity))
         _JAX_STEPS[key] = jax.jit(
-            jax.vmap(lambda s, nz, h, prm: step(s, nz, h, prm, vg), in_axes=(0, 0, None, None))
-        )
+            jax.vmap(lambda s, nz, h, prm: step(s, nz, h, prm, target),
+                     in_axes=(0, 0, None, None))
+        )  # fmt: skip
     return _JAX_STEPS[key]
 
 
@@ -195,7 +201,7 @@ def jax_final_states(kernel, logdensity, x0, p0, steps, seed):
 def _one_step_each(step, state, noise, h, params, target, out_x, out_p):
     """``out[t]`` = one step of ``step`` from the same ``state`` with noise row ``t``."""
     for t in range(out_x.shape[0]):
-        new, _ = step(state, index_fields(noise, t), h, params, target)
+        new, _ = step(state, numba_ops.index_tree(noise, t), h, params, target)
         for j in range(out_x.shape[1]):
             out_x[t, j] = new.position[j]
             out_p[t, j] = new.momentum[j]
@@ -207,8 +213,8 @@ def numba_one_step(kernel, target, x, p, n, seed):
     dim = len(x)
     step = make_twin(type(kernel).step_math, numba_ops, numba.njit, numba_backend._NUMBA_TWINS)
     prepared = numba_backend.prepare(kernel, target, dim, np.float64)
-    (state,) = numba_backend.init(prepared, np.asarray(x, dtype=np.float64)[None, :])
-    state = state._replace(momentum=np.asarray(p, dtype=np.float64))
+    batched = numba_backend.init(prepared, np.asarray(x, dtype=np.float64)[None, :])
+    state = numpy_ops.index_tree(batched, 0)._replace(momentum=np.asarray(p, dtype=np.float64))
     rng = np.random.default_rng(seed)
     spec = kernel.noise(dim)
     noise = type(spec)(
@@ -219,8 +225,8 @@ def numba_one_step(kernel, target, x, p, n, seed):
         )
     )  # fmt: skip
     out_x, out_p = np.empty((n, dim)), np.empty((n, dim))
-    params = numba_backend._as_params(kernel.params())
-    _one_step_each(step, state, noise, kernel.step_size, params, prepared.target_fns, out_x, out_p)
+    params = numba_backend._cast_tree(kernel.params())
+    _one_step_each(step, state, noise, kernel.step_size, params, prepared.target, out_x, out_p)
     return out_x, out_p
 
 
@@ -236,7 +242,8 @@ def linear_recursion(cls, h, gamma, u, precision, alpha=None):
     n_normal = sum(1 for d in spec if d.shape)
 
     def apply(x, p, z):
-        state = init(np.array([x]), kernel.params(), target)._replace(momentum=np.array([p]))
+        state = init(np.array([x]), _NO_INIT_NOISE, kernel.params(), target)
+        state = state._replace(momentum=np.array([p]))
         normals = iter(z)
         fields = [alpha if not d.shape else np.array([next(normals)]) for d in spec]
         new, _ = step(state, type(spec)(*fields), h, kernel.params(), target)
@@ -545,7 +552,7 @@ def test_gradient_evaluations_per_step(name, evaluations):
     init, step = _numpy_twins(cls)
     calls: list = []
     target = _numpy_gaussian(1.5, calls)
-    state = init(np.array([0.4, -0.3]), kernel.params(), target)
+    state = init(np.array([0.4, -0.3]), _NO_INIT_NOISE, kernel.params(), target)
     rng = np.random.default_rng(0)
     for _ in range(3):
         noise = type(kernel.noise(2))(
@@ -554,7 +561,7 @@ def test_gradient_evaluations_per_step(name, evaluations):
         calls.clear()
         state, info = step(state, noise, 0.3, kernel.params(), target)
         assert len(calls) == evaluations
-        lp, grad = _numpy_gaussian(1.5)[0](state.position)
+        lp, grad = numpy_ops.value_and_grad(_numpy_gaussian(1.5), state.position)
         np.testing.assert_allclose(state.logdensity, lp, rtol=1e-15)
         np.testing.assert_allclose(state.grad, grad, rtol=1e-15)
         assert info.acceptance_rate == 1.0 and not info.diverging

@@ -137,8 +137,8 @@ def test_non_finite_start_names_the_chain():
 def test_diverging_chain_is_reported_and_others_finish(backend):
     target = langevin.Target(
         dim=1,
-        numba_value_and_grad=_quartic_vg,
-        jax_logdensity=lambda x: -0.25 * jnp.sum(x**4),
+        numba={"value_and_grad": _quartic_vg},
+        jax={"logdensity": lambda x: -0.25 * jnp.sum(x**4)},
         name="quartic",
     )
     starts = np.array([[0.5], [-0.3], [30.0], [0.1]])  # ULA explodes from x = 30 with h = 0.01
@@ -167,8 +167,8 @@ def test_interrupt_returns_partial_draws(monkeypatch, backend):
 
     monkeypatch.setattr(module, "run", flaky_run)
     # 100-step chunks on both backends: one warm-up chunk, then two sampling chunks complete
-    monkeypatch.setattr(driver, "_NUMBA_CHUNK_BYTES", 8 * 4 * 4 * 100)
-    monkeypatch.setattr(driver, "_FIRST_CHUNK", 100)
+    monkeypatch.setattr(numba_backend, "_CHUNK_BYTES", 8 * 4 * 4 * 100)
+    monkeypatch.setattr(numba_backend, "_FIRST_CHUNK", 100)
     monkeypatch.setattr(jax_backend, "chunk_length", lambda chains, dim, kernel: 100)
     target = langevin.targets.gaussian(3)
     with pytest.warns(RuntimeWarning, match="interrupted"):
@@ -285,8 +285,8 @@ def test_numba_chunks_follow_the_clock(monkeypatch):
 
     monkeypatch.setattr(numba_backend, "run", spy)
     fast = run(warmup=0, draws=3000)
-    monkeypatch.setattr(driver, "_CHUNK_SECONDS", 1e-5)  # as if each chunk were slow
+    monkeypatch.setattr(numba_backend, "_CHUNK_SECONDS", 1e-5)  # as if each chunk were slow
     sizes.clear()
     slow = run(warmup=0, draws=3000)
-    assert sizes[0] == driver._FIRST_CHUNK and max(sizes[1:]) == 10
+    assert sizes[0] == numba_backend._FIRST_CHUNK and max(sizes[1:]) == 10
     np.testing.assert_array_equal(fast.draws, slow.draws)

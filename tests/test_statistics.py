@@ -33,9 +33,9 @@ def normal_1d(variance: float):
 
     return langevin.Target(
         dim=1,
-        jax_logdensity=lambda x: -0.5 * jnp.sum(x * x) / variance,
-        numba_value_and_grad=_normal_1d_vg,
-        numba_data=(float(variance),),
+        jax={"logdensity": lambda x: -0.5 * jnp.sum(x * x) / variance},
+        numba={"value_and_grad": _normal_1d_vg},
+        data=(float(variance),),
         name="normal_1d",
     )
 
@@ -85,7 +85,7 @@ def test_ula_one_step_is_euler_maruyama(gaussian4):
     x0 = np.random.default_rng(0).standard_normal((2, 4))
     states = numba_backend.init(prepared, x0)
     xi = np.random.default_rng(1).standard_normal((2, 1, 4))
-    noise = [kernel.Noise(xi[c]) for c in range(2)]
+    noise = kernel.Noise(xi)
     out = numba_backend.run(prepared, states, 1, np.full(2, 0.1), noise=noise)
     expected = x0 - 0.1 * (x0 - mean) @ precision.T + np.sqrt(0.2) * xi[:, 0]
     np.testing.assert_allclose(out.position[:, 0], expected, rtol=1e-13, atol=1e-13)
@@ -132,16 +132,16 @@ def test_mala_detailed_balance_identity():
 
     def alpha_and_proposal(points, normals):
         states = numba_backend.init(prepared, points)
-        noise = [MALANoise(normals[i][None, :], never) for i in range(len(points))]
+        noise = MALANoise(normals[:, None, :], np.full((len(points), 1), never))
         out = numba_backend.run(prepared, states, 1, np.full(len(points), h), noise=noise)
-        grads = np.array([s.grad for s in states])
-        lps = np.array([s.logdensity for s in states])
+        grads = np.asarray(states.grad)
+        lps = np.asarray(states.logdensity)
         proposals = points + h * grads + np.sqrt(2 * h) * normals
         return out.info["acceptance_rate"][:, 0], proposals, lps, grads
 
     a_xy, y, lp_x, _ = alpha_and_proposal(x, xi)
     states_y = numba_backend.init(prepared, y)
-    grad_y = np.array([s.grad for s in states_y])
+    grad_y = np.asarray(states_y.grad)
     xi_back = (x - y - h * grad_y) / np.sqrt(2 * h)
     a_yx, x_back, lp_y, _ = alpha_and_proposal(y, xi_back)
     np.testing.assert_allclose(x_back, x, atol=1e-12)

@@ -118,8 +118,8 @@ def gaussian_loglik_jax(theta):
 
 
 likelihood = langevin.Target(
-    dim=d, jax_logdensity=gaussian_loglik_jax, numba_value_and_grad=gaussian_loglik,
-    numba_data=(S, Q, float(n_obs), sigma), name="gaussian likelihood",
+    dim=d, jax={"logdensity": gaussian_loglik_jax}, numba={"value_and_grad": gaussian_loglik},
+    data=(S, Q, float(n_obs), sigma), name="gaussian likelihood",
 )  # fmt: skip
 prior = langevin.targets.gaussian(d, cov=np.full(d, tau**2))
 model = TemperedTarget(prior, likelihood, lambda rng, n: tau * rng.standard_normal((n, d)),

@@ -44,6 +44,8 @@ import numpy as np
 from langevin.backends import numpy_ops
 from langevin.backends.portable import make_twin
 from langevin.kernels.base import Kernel, Normal, Uniform
+from langevin.spec import empty_noise
+from langevin.targets.capabilities import form_of
 
 __all__ = [
     "FREE_FIELDS",
@@ -98,7 +100,10 @@ class NumpyTwin:
 
     def state(self, target: tuple, free: list[np.ndarray]):
         """The kernel state at the free values ``free`` (position[, momentum])."""
-        st = self._init(np.array(free[0], dtype=np.float64), self.params, target)
+        x = np.array(free[0], dtype=np.float64)
+        # zero init noise: a kinetic momentum starts at 0 here, and is then set from `free`
+        init_noise = empty_noise(self.kernel.init_noise(x.shape[0]), ())
+        st = self._init(x, init_noise, self.params, target)
         if len(self.free_fields) == 2:
             st = st._replace(momentum=np.array(free[1], dtype=np.float64))
         return st
@@ -151,7 +156,7 @@ def gradient_evaluations(kernel: Kernel, dim: int = 2) -> float:
     """
     twin = NumpyTwin(kernel)
     counter = CountingValueAndGrad(lambda x: (-0.5 * float(x @ x), -x))
-    target = (counter,)
+    target = form_of(value_and_grad=counter)
     rng = np.random.default_rng(1)
     free = [rng.standard_normal(dim) for _ in twin.free_fields]
     state = twin.state(target, free)
@@ -239,7 +244,7 @@ def extract_affine(
     """
     _refuse_exact(kernel)
     twin = NumpyTwin(kernel)
-    target = (CountingValueAndGrad(value_and_grad),)
+    target = form_of(value_and_grad=CountingValueAndGrad(value_and_grad))
     noise_cls, layout = _noise_layout(kernel, dim)
     uniforms = dict(uniforms or {})
     normal_fields = [(n, s) for n, s, k in layout if k == "normal"]
@@ -322,7 +327,7 @@ def extract_blocks(
     d = lam.shape[0]
     _refuse_exact(kernel)
     twin = NumpyTwin(kernel)
-    target = (CountingValueAndGrad(diagonal_value_and_grad(lam)),)
+    target = form_of(value_and_grad=CountingValueAndGrad(diagonal_value_and_grad(lam)))
     noise_cls, layout = _noise_layout(kernel, d)
     uniforms = dict(uniforms or {})
     normal_fields = [n for n, s, k in layout if k == "normal"]

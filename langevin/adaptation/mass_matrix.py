@@ -46,7 +46,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WindowSchedule", "window_schedule", "WelfordVariance", "regularized_variance"]
+from langevin.adaptation.base import WarmupComponent
+
+__all__ = [
+    "DiagonalMassMatrix",
+    "WindowSchedule",
+    "window_schedule",
+    "WelfordVariance",
+    "regularized_variance",
+]
 
 #: Stan's defaults: initial fast buffer, first slow window, terminal fast buffer.
 INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
@@ -188,3 +196,61 @@ class WelfordVariance:
         if self.count < 2:
             return np.full((self.chains, self.dim), np.nan)
         return self.m2 / (self.count - 1)
+
+
+class DiagonalMassMatrix(WarmupComponent):
+    """Stan's windowed diagonal inverse mass matrix, per chain (module docstring).
+
+    Opted into by kernels whose ``params()`` have an ``inverse_mass`` field (the diagonal of
+    ``M⁻¹``; a length-1 array means "the identity, any dimension"). At the end of each slow
+    window every chain gets its own regularised window variance (a runtime parameter: nothing
+    recompiles), and its step size moves with the metric: a diagonal metric ``D`` makes HMC on
+    ``x`` the same as unit-metric HMC on ``D^{-1/2} x``, so a step ``h`` that was right for the
+    old metric is right for the new one times ``f = max_i √(D_old,i / D_new,i)`` (the direction
+    whose scale relative to the metric grew most binds). This replaces Stan's
+    ``init_stepsize`` search, which would need extra gradient evaluations.
+    """
+
+    adapts_inverse_mass = True
+
+    def __init__(self, kernel, chains: int, dim: int, warmup: int) -> None:
+        self.chains, self.dim = chains, dim
+        self.schedule = window_schedule(warmup)
+        self.welford = WelfordVariance(chains, dim)
+        self.inverse_mass: np.ndarray | None = None
+
+    @property
+    def boundaries(self) -> tuple[int, ...]:
+        return self.schedule.boundaries
+
+    def initial_params(self, params):
+        start = np.asarray(params.inverse_mass, dtype=np.float64)
+        if start.shape[-1] == 1:  # the identity, for any dimension
+            start = np.ones((self.chains, self.dim)) * start
+        elif start.shape[-1] != self.dim:
+            raise ValueError(
+                f"inverse_mass has {start.shape[-1]} entries but the target has dim={self.dim}"
+            )
+        self.inverse_mass = np.ascontiguousarray(np.broadcast_to(start, (self.chains, self.dim)))
+        return params._replace(inverse_mass=self.inverse_mass.copy())
+
+    def observe(self, done: int, positions: np.ndarray) -> None:
+        if self.schedule.collecting(done):
+            self.welford.update(positions)
+
+    def update(self, done: int, params):
+        if done not in self.schedule.ends:
+            return params, None
+        old = self.inverse_mass
+        new = old
+        if self.welford.count >= 2:
+            estimate = regularized_variance(self.welford.variance(), self.welford.count)
+            ok = np.all(np.isfinite(estimate) & (estimate > 0), axis=1)
+            new = np.where(ok[:, None], estimate, old)  # a stopped chain keeps its own
+        self.welford.reset()
+        self.inverse_mass = new
+        log_factor = 0.5 * np.log(np.max(old / new, axis=1))
+        return params._replace(inverse_mass=new.copy()), log_factor
+
+    def result(self) -> dict:
+        return {"inverse_mass": self.inverse_mass}

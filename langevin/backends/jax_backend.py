@@ -1,14 +1,16 @@
-"""The JAX backend: ``vmap`` over chains, a compiled loop over the steps of a chunk, ``jit``.
+"""The JAX engine: ``vmap`` over the members of a population, a compiled loop over the steps
+of a chunk, ``jit``. One engine for ``sample()`` (members are chains) and SMC (particles).
 
 * The kernel's ``step_math`` is twinned with ``xp = jax_ops`` and traced; the chunk runner is
-  jitted once per (kernel class, target) and cached on the target. Step sizes, kernel
-  parameters, the number of steps in a chunk and the noise are runtime arguments, so another
-  step size, seed or number of draws compiles nothing. Chunks have a fixed length; the last
-  one runs fewer steps through a dynamic trip count (``fori_loop``), not a new shape.
-* Noise is drawn one chunk at a time, one block per chain from ``fold_in(key_c, start)``
-  (one large draw instead of small ones every step). Explicit noise arrays can be passed
-  instead (cross-backend tests, common random numbers).
-* No per-step bookkeeping for divergence: a chain whose state turns non-finite stays so
+  jitted once per (kernel class, adaptation component, target form). Step sizes, parameters
+  (pytrees), the target's data (tempering's exponent included), the number of steps and
+  the noise are runtime arguments: another value compiles nothing. Chunks have a fixed
+  length; a shorter one runs through a dynamic trip count, not a new shape.
+* Noise is drawn one chunk at a time, one block per member from ``fold_in(key_m, start)``
+  (one large draw instead of small ones every step), each noise kind drawing itself
+  (:mod:`langevin.spec`). Explicit noise arrays can be passed instead (agreement tests,
+  common random numbers, SMC's host noise).
+* No per-step bookkeeping for divergence: a member whose state turns non-finite stays so
   without affecting the others, and the first such step is found in the recorded buffers.
 * The dtype follows the positions the user passes: float32 stays float32. Global JAX
   flags are never changed: to sample in float64, enable ``jax_enable_x64`` yourself.
@@ -16,146 +18,90 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin.adaptation.dual_averaging import (
-    DualAveragingParams,
-    DualAveragingState,
-    dual_averaging_update,
-)
+from langevin.adaptation.dual_averaging import DualAveraging
 from langevin.backends import jax_ops
-from langevin.backends.base import ChunkResult
+from langevin.backends.base import ChunkResult, check_kernel_and_target
 from langevin.backends.portable import make_twin
-from langevin.kernels.base import Normal, Uniform
+from langevin.spec import check_noise
+from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 
-__all__ = ["name", "prepare", "init", "run", "chain_keys", "chunk_length"]
+__all__ = [
+    "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
+    "broadcast_params", "noise_sources", "default_float", "first_chunk", "next_chunk",
+]  # fmt: skip
 
 name = "jax"
 
 _TWINS: dict = {}
+#: compiled runners, keyed on what they compute; the oldest are dropped past this many
+_RUNNERS: OrderedDict = OrderedDict()
+_MAX_RUNNERS = 64
 
 
 class Prepared(NamedTuple):
     kernel: Any
+    form: TargetForm
     runner: Any
     init: Any
     dim: int
     dtype: Any
+    adaptation_cls: type
 
 
-def _draw(spec, key, dtype, length):
-    """``length`` steps of the kernel's noise from one key, time-major."""
-    keys = jax.random.split(key, len(spec))
-    fields = []
-    for d, k in zip(spec, keys):
-        shape = (length, *d.shape)
-        if isinstance(d, Normal):
-            fields.append(jax.random.normal(k, shape, dtype))
-        elif isinstance(d, Uniform):
-            fields.append(jax.random.uniform(k, shape, dtype))
-        else:
-            raise TypeError(f"unknown noise distribution {d!r}")
-    return type(spec)(*fields)
+# -- the target's JAX form ----------------------------------------------------------------------
+def _value_and_grad_of(fn):
+    """``(x, *args) -> (fn(x, *args), ∇_x fn)``."""
+    return jax.value_and_grad(fn, argnums=0)
 
 
-def chunk_length(chains: int, dim: int, kernel) -> int:
-    """Steps per compiled chunk: up to 1000, fewer when the chunk's noise would pass ~32 MiB."""
-    per_step = chains * sum(max(1, int(np.prod(d.shape))) for d in kernel.noise(dim))
-    return int(max(10, min(1000, (32 * 2**20) // (8 * per_step))))
-
-
-def _build_runner(kernel_cls, vg, spec):
-    step = make_twin(kernel_cls.step_math, jax_ops, lambda f: f, _TWINS)
-    da_update = make_twin(dual_averaging_update, jax_ops, lambda f: f, _TWINS)
-
-    def one_step(state, noise, h, params, adapt, da, da_params):
-        h = jnp.where(adapt, jnp.exp(da.log_step), h)
-        return step(state, noise, h, params, vg)
-
-    step_chains = jax.vmap(one_step, in_axes=(0, 0, 0, 0, None, 0, None))
-    update_chains = jax.vmap(da_update, in_axes=(0, 0, None))
-
-    def batched_step(state, noise, h, params, adapt, da, da_params):
-        new_state, info = step_chains(state, noise, h, params, adapt, da, da_params)
-        # `adapt` is one flag for all chains, so this stays a branch under vmap: sampling
-        # steps skip the dual-averaging arithmetic instead of computing and discarding it.
-        new_da = jax.lax.cond(
-            adapt, lambda: update_chains(da, info.acceptance_rate, da_params), lambda: da
-        )
-        return new_state, new_da, info
-
-    def chunk(state, da, noise_or_keys, start, n_steps, step_size, params, adapt, da_params,
-              length, explicit):  # fmt: skip
-        dtype = state.position.dtype
-        if explicit:
-            noise = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), noise_or_keys)
-        else:
-            # The whole chunk's noise in one draw per chain (one large threefry call instead of
-            # a fold_in, a split and two small draws per chain per step), time-major.
-            keys = jax.vmap(lambda k: jax.random.fold_in(k, start))(noise_or_keys)
-            noise = jax.vmap(lambda k: _draw(spec, k, dtype, length), out_axes=1)(keys)
-        info_shape = jax.eval_shape(
-            lambda: batched_step(state, jax.tree_util.tree_map(lambda a: a[0], noise), step_size,
-                                 params, adapt, da, da_params)[2]
-        )  # fmt: skip
-        n_chains = step_size.shape[0]
-        buffers = (
-            jnp.full((length, n_chains, state.position.shape[1]), jnp.nan, dtype),
-            jnp.full((length, n_chains), jnp.nan, dtype),
-            jax.tree_util.tree_map(lambda s: jnp.zeros((length, n_chains), s.dtype), info_shape),
-        )
-
-        # No per-step bookkeeping for divergence: a chain whose state turns non-finite stays
-        # non-finite without touching the others (vmap), and `run` finds the first such step
-        # in the recorded buffers afterwards, as the Numba loop would have stopped there.
-        def body(t, carry):
-            state, da, (pos_buf, lp_buf, info_buf) = carry
-            nz = jax.tree_util.tree_map(lambda a: a[t], noise)
-            state, da, info = batched_step(state, nz, step_size, params, adapt, da, da_params)
-            pos_buf = pos_buf.at[t].set(state.position)
-            lp_buf = lp_buf.at[t].set(state.logdensity)
-            info_buf = jax.tree_util.tree_map(lambda b, v: b.at[t].set(v), info_buf, info)
-            return state, da, (pos_buf, lp_buf, info_buf)
-
-        return jax.lax.fori_loop(0, n_steps, body, (state, da, buffers))
-
-    return jax.jit(chunk, static_argnames=("length", "explicit"))
-
-
-def prepare(kernel, target, dim: int, dtype) -> Prepared:
-    """Check the target can run here; fetch (or build) the jitted chunk runner."""
+def bind_target(target, dim: int | None = None, dtype=None) -> TargetForm:
+    """The JAX form of a :class:`~langevin.targets.Target`: its functions, gradients by
+    autodiff where it gives none (see :mod:`langevin.targets.capabilities`)."""
+    if isinstance(target, TargetForm):
+        return target
     if not target.has_jax:
         raise TypeError(
             f"{target!r} has no JAX form, so it cannot run on backend='jax'. Build it with "
             "Target.from_jax(logdensity), or use backend='numba' for numba functions."
         )
-    dtype = jnp.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"initial_position must be a float array; got dtype {dtype}")
-    if ("jax-dtype-checked", dim, dtype) not in target._cache:
-        _check_dtypes(target, dim, dtype)
-        target._cache[("jax-dtype-checked", dim, dtype)] = True
-    key = ("jax", type(kernel), dim)
+    key = ("jax-form",)
     if key not in target._cache:
-        # One jitted runner and one jitted init per (kernel class, target): everything else
-        # (step size, seed, draws, dtype-preserving values) is a runtime argument.
-        vg = jax.value_and_grad(target.jax_logdensity)
-        spec = kernel.noise(dim)
-        init_math = make_twin(type(kernel).init_math, jax_ops, lambda f: f, _TWINS)
-        init_fn = jax.jit(jax.vmap(lambda x, p: init_math(x, p, vg), in_axes=(0, 0)))
-        target._cache[key] = (_build_runner(type(kernel), vg, spec), init_fn)
-    runner, init_fn = target._cache[key]
-    return Prepared(kernel, runner, init_fn, dim, dtype)
+        given = dict(target.jax_functions)
+        fns = dict(given)
+        if "logdensity" in given:
+            fns.setdefault("value_and_grad", jax.value_and_grad(given["logdensity"]))
+            fns.setdefault("grad", jax.grad(given["logdensity"]))
+        for cap in ("loglik", "logprior"):  # given as values on JAX; gradients by autodiff
+            if cap in given:
+                fns[cap] = _value_and_grad_of(given[cap])
+        functions = tuple(fns.get(n) for n in SLOTS)
+        target._cache[key] = TargetForm(
+            key=("jax", functions),
+            data=None,
+            build=lambda data: (BASE_FORM, *functions, data),
+            numba_type=None,
+            capabilities=target.capabilities("jax"),
+        )
+    form = target._cache[key]
+    if dim is not None and dtype is not None and "logdensity" in target.jax_functions:
+        checked = ("jax-dtype-checked", dim, jnp.dtype(dtype))
+        if checked not in target._cache:
+            _check_dtypes(target.jax_functions["logdensity"], dim, jnp.dtype(dtype))
+            target._cache[checked] = True
+    return form
 
 
-def _check_dtypes(target, dim, dtype):
+def _check_dtypes(logdensity, dim, dtype):
     """Refuse a log-density whose output dtype differs from the position's (mixed dtypes)."""
     try:
-        out = jax.eval_shape(target.jax_logdensity, jax.ShapeDtypeStruct((dim,), dtype))
+        out = jax.eval_shape(logdensity, jax.ShapeDtypeStruct((dim,), dtype))
     except Exception as exc:
         raise TypeError(
             f"the target's JAX log-density failed on a position of shape ({dim},) and dtype "
@@ -173,36 +119,168 @@ def _check_dtypes(target, dim, dtype):
         )
 
 
-def chain_params(params, n_chains: int, dtype, per_chain: bool = False):
-    """``params`` with a leading chain axis, float leaves in ``dtype``.
+# -- the compiled pieces ----------------------------------------------------------------------
+def _draw(spec, key, dtype, length):
+    """``length`` steps of the declared noise from one key, time-major."""
+    keys = jax.random.split(key, len(spec))
+    return type(spec)(*(d.draw_jax(k, (length,), dtype) for d, k in zip(spec, keys)))
 
-    ``per_chain=False``: one value for every chain (the kernel's own ``params()``), broadcast.
-    ``per_chain=True``: the values already have the chain axis (e.g. a mass matrix adapted
-    per chain during warm-up). Integer leaves (counts such as a number of leapfrog steps)
-    stay integers, so they can bound a loop.
-    """
 
-    def one(v):
-        a = np.asarray(v)
-        if np.issubdtype(a.dtype, np.integer):
-            out = jnp.asarray(a.astype(np.int32))
+def chunk_length(chains: int, dim: int, kernel) -> int:
+    """Steps per compiled chunk: up to 1000, fewer when the chunk's noise would pass ~32 MiB."""
+    per_step = chains * sum(max(1, int(np.prod(d.shape))) for d in kernel.noise(dim))
+    return int(max(10, min(1000, (32 * 2**20) // (8 * per_step))))
+
+
+def _build_runner(kernel_cls, adaptation_cls, build_target, spec):
+    step = make_twin(kernel_cls.step_math, jax_ops, lambda f: f, _TWINS)
+    ad_update = make_twin(adaptation_cls.update_math, jax_ops, lambda f: f, _TWINS)
+    ad_step_size = make_twin(adaptation_cls.step_size_math, jax_ops, lambda f: f, _TWINS)
+
+    def one_step(state, noise, h, params, adapt, ad, target):
+        h = jnp.where(adapt, ad_step_size(ad), h)
+        return step(state, noise, h, params, target)
+
+    step_members = jax.vmap(one_step, in_axes=(0, 0, 0, 0, None, 0, None))
+    update_members = jax.vmap(ad_update, in_axes=(0, 0, None))
+
+    def batched_step(state, noise, h, params, adapt, ad, ad_params, target):
+        new_state, info = step_members(state, noise, h, params, adapt, ad, target)
+        # `adapt` is one flag for all members, so this stays a branch under vmap: sampling
+        # steps skip the adaptation arithmetic instead of computing and discarding it.
+        new_ad = jax.lax.cond(adapt, lambda: update_members(ad, info, ad_params), lambda: ad)
+        return new_state, new_ad, info
+
+    def chunk(state, ad, noise_or_keys, start, n_steps, step_size, params, adapt, ad_params,
+              data, length, explicit):  # fmt: skip
+        target = build_target(data)
+        dtype = state.position.dtype
+        if explicit:
+            noise = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), noise_or_keys)
         else:
-            out = jnp.asarray(a, dtype)
-        return out if per_chain else jnp.broadcast_to(out, (n_chains, *out.shape))
+            # The whole chunk's noise in one draw per member (one large threefry call instead
+            # of a fold_in, a split and small draws per member per step), time-major.
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, start))(noise_or_keys)
+            noise = jax.vmap(lambda k: _draw(spec, k, dtype, length), out_axes=1)(keys)
+        info_shape = jax.eval_shape(
+            lambda: batched_step(state, jax.tree_util.tree_map(lambda a: a[0], noise),
+                                 step_size, params, adapt, ad, ad_params, target)[2]
+        )  # fmt: skip
+        members = step_size.shape[0]
+        buffers = (
+            jnp.full((length, members, state.position.shape[1]), jnp.nan, dtype),
+            jnp.full((length, members), jnp.nan, dtype),
+            jax.tree_util.tree_map(lambda s: jnp.zeros((length, members), s.dtype), info_shape),
+        )
 
-    return type(params)(*(one(v) for v in params))
+        def body(t, carry):
+            state, ad, (pos_buf, lp_buf, info_buf) = carry
+            nz = jax.tree_util.tree_map(lambda a: a[t], noise)
+            state, ad, info = batched_step(state, nz, step_size, params, adapt, ad, ad_params,
+                                           target)  # fmt: skip
+            pos_buf = pos_buf.at[t].set(state.position)
+            lp_buf = lp_buf.at[t].set(state.logdensity)
+            info_buf = jax.tree_util.tree_map(lambda b, v: b.at[t].set(v), info_buf, info)
+            return state, ad, (pos_buf, lp_buf, info_buf)
+
+        return jax.lax.fori_loop(0, n_steps, body, (state, ad, buffers))
+
+    return jax.jit(chunk, static_argnames=("length", "explicit"))
 
 
-def init(prepared: Prepared, positions: np.ndarray):
-    """Batched initial state for positions ``(chains, dim)``."""
+def _build_init(kernel_cls, build_target):
+    init_math = make_twin(kernel_cls.init_math, jax_ops, lambda f: f, _TWINS)
+
+    def init_all(x, noise, params, data):
+        target = build_target(data)
+        return jax.vmap(lambda x1, n1, p1: init_math(x1, n1, p1, target))(x, noise, params)
+
+    return jax.jit(init_all)
+
+
+def prepare(kernel, target, dim: int, dtype, adaptation_cls: type | None = None) -> Prepared:
+    """Check that ``kernel`` and ``target`` can run here; fetch (or build) the jitted runner."""
+    check_kernel_and_target(kernel, target, name)
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"initial_position must be a float array; got dtype {dtype}")
+    check_noise(kernel.noise(dim), f"{kernel.name}.noise")
+    check_noise(kernel.init_noise(dim), f"{kernel.name}.init_noise")
+    form = bind_target(target, dim, dtype)
+    adaptation_cls = adaptation_cls or DualAveraging
+    spec = kernel.noise(dim)
+    key = (type(kernel), adaptation_cls, form.key, spec)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = (_build_runner(type(kernel), adaptation_cls, form.build, spec),
+                         _build_init(type(kernel), form.build))  # fmt: skip
+        while len(_RUNNERS) > _MAX_RUNNERS:
+            _RUNNERS.popitem(last=False)
+    runner, init_fn = _RUNNERS[key]
+    return Prepared(kernel, form, runner, init_fn, dim, dtype, adaptation_cls)
+
+
+def _leaf(v, dtype):
+    a = np.asarray(v) if not isinstance(v, jax.Array) else v
+    if a.dtype == bool:
+        return jnp.asarray(a)
+    if jnp.issubdtype(a.dtype, jnp.integer):
+        return jnp.asarray(a, jnp.int32)  # counts bound loops; int32 works with x64 on or off
+    return jnp.asarray(a, dtype)
+
+
+def _tree_to(tree, dtype):
+    return jax.tree_util.tree_map(lambda v: _leaf(v, dtype), tree)
+
+
+def broadcast_params(params, members: int, dtype=None):
+    """The kernel's params (a pytree) with a leading member axis, one value for all."""
+    dtype = dtype or jnp.zeros(()).dtype
+    return jax.tree_util.tree_map(
+        lambda v: jnp.broadcast_to(_leaf(v, dtype), (members, *np.shape(v))), params
+    )
+
+
+def init(prepared: Prepared, positions, params=None, noise=None, keys=None):
+    """Batched initial state for positions ``(members, dim)``. Init noise (if the kernel
+    declares any) comes from ``noise`` (arrays ``(members, ...)``) or ``keys``."""
     x = jnp.asarray(positions, prepared.dtype)
-    params = chain_params(prepared.kernel.params(), x.shape[0], prepared.dtype)
-    return prepared.init(x, params)
+    members = x.shape[0]
+    kernel = prepared.kernel
+    params = (broadcast_params(kernel.params(), members, prepared.dtype) if params is None
+              else _tree_to(params, prepared.dtype))  # fmt: skip
+    spec = kernel.init_noise(prepared.dim)
+    if noise is None:
+        if keys is None:
+            keys = chain_keys(0, members)
+        init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2**31 - 1))(keys)
+        noise = jax.vmap(lambda k: _draw(spec, k, prepared.dtype, 1))(init_keys)
+        noise = jax.tree_util.tree_map(lambda a: a[:, 0], noise)
+    else:
+        noise = _tree_to(noise, prepared.dtype)
+    return prepared.init(x, noise, params, prepared.form.data)
 
 
 def chain_keys(seed: int, n_chains: int):
-    """One independent key per chain from an integer seed."""
+    """One independent key per member from an integer seed."""
     return jax.random.split(jax.random.key(seed), n_chains)
+
+
+def noise_sources(seed_sequence: np.random.SeedSequence, members: int):
+    """One independent key per member."""
+    return chain_keys(int(seed_sequence.generate_state(1)[0]), members)
+
+
+def default_float():
+    """JAX's default float dtype (float32 unless the user enabled ``jax_enable_x64``)."""
+    return jnp.zeros(()).dtype
+
+
+def first_chunk(members: int, dim: int, kernel) -> int:
+    return chunk_length(members, dim, kernel)
+
+
+def next_chunk(members: int, dim: int, kernel, seconds_per_step: float) -> int:
+    return chunk_length(members, dim, kernel)
 
 
 def run(
@@ -213,54 +291,59 @@ def run(
     *,
     adapt: bool = False,
     adaptation=None,
-    adaptation_params: DualAveragingParams | None = None,
+    adaptation_params=None,
     noise=None,
     keys=None,
+    rngs=None,
     start: int = 0,
     active: np.ndarray | None = None,
     params=None,
+    threads: int | None = None,
 ) -> ChunkResult:
-    """Run every chain ``n_steps`` steps (at most :func:`chunk_length` unless ``noise`` is given).
+    """Run every member ``n_steps`` steps (at most :func:`chunk_length` unless ``noise`` is given).
 
     Args:
-        noise: the kernel's ``Noise`` of arrays shaped ``(chains, n_steps, ...)``; drawn from
-            ``keys`` when None (one per chain; a chunk starting at step ``start`` draws its
-            noise in one block from ``fold_in(key, start)``).
-        active: ``(chains,)`` mask; inactive chains (stopped after a divergence) do not move
-            and their outputs are NaN.
-        params: the kernel's params, one value per chain (leading chain axis), e.g. a mass
-            matrix adapted during warm-up; default the kernel's ``params()`` for every chain.
+        noise: the kernel's ``Noise`` of arrays shaped ``(members, n_steps, ...)``; drawn from
+            ``keys`` (alias ``rngs``) when None (one per member; a chunk starting at step
+            ``start`` draws its noise in one block from ``fold_in(key, start)``).
+        active: ``(members,)`` mask; inactive members (stopped after a divergence) do not
+            move and their outputs are NaN.
+        params: batched params (leading member axis); default the kernel's for every member.
+        threads: unused here (XLA schedules the work).
     """
     dtype = prepared.dtype
-    n_chains = int(np.shape(step_size)[0])
-    h = jnp.asarray(step_size, dtype)
+    kernel = prepared.kernel
+    ad_cls = prepared.adaptation_cls
+    members = int(np.shape(state.position)[0])
+    h = jnp.broadcast_to(jnp.asarray(step_size, dtype), (members,))
     if adaptation is None:
-        adaptation = DualAveragingState(*(jnp.zeros(n_chains, dtype) for _ in range(5)))
+        adaptation = ad_cls.State(*(np.zeros(members) for _ in ad_cls.State._fields))
+    adaptation = _tree_to(adaptation, dtype)
     if adaptation_params is None:
-        adaptation_params = DualAveragingParams(0.8, 0.05, 10.0, 0.75)
-    da_params = DualAveragingParams(*(jnp.asarray(v, dtype) for v in adaptation_params))
-    params = (
-        chain_params(prepared.kernel.params(), n_chains, dtype)
-        if params is None
-        else chain_params(params, n_chains, dtype, per_chain=True)
-    )
+        adaptation_params = ad_cls(kernel, None).params()
+    ad_params = type(adaptation_params)(*(jnp.asarray(v, dtype) for v in adaptation_params))
+    params = (broadcast_params(kernel.params(), members, dtype) if params is None
+              else _tree_to(params, dtype))  # fmt: skip
     explicit = noise is not None
     if explicit:
-        source = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), noise)
+        source = jax.tree_util.tree_map(
+            lambda a: jnp.asarray(a) if jnp.issubdtype(np.asarray(a).dtype, jnp.integer)
+            else jnp.asarray(a, dtype), noise)  # fmt: skip
         length = int(jax.tree_util.tree_leaves(source)[0].shape[1])
     else:
-        length = chunk_length(n_chains, prepared.dim, prepared.kernel)
+        length = chunk_length(members, prepared.dim, kernel)
         if n_steps > length:
             raise ValueError(f"n_steps must be at most {length} per chunk; got {n_steps}")
-        source = keys
-    state, da, (pos, lp, info) = prepared.runner(
+        source = keys if keys is not None else rngs
+    state, ad, (pos, lp, info) = prepared.runner(
         state, adaptation, source, jnp.asarray(start, jnp.int32), jnp.asarray(n_steps, jnp.int32),
-        h, params, jnp.asarray(adapt), da_params, length=length, explicit=explicit,
+        h, params, jnp.asarray(adapt), ad_params, prepared.form.data, length=length,
+        explicit=explicit,
     )  # fmt: skip
     pos = np.asarray(pos)[:n_steps].swapaxes(0, 1).copy()
     lp = np.asarray(lp)[:n_steps].swapaxes(0, 1).copy()
     info = {k: np.asarray(v)[:n_steps].swapaxes(0, 1).copy() for k, v in info._asdict().items()}
-    active = np.ones(n_chains, bool) if active is None else np.asarray(active, bool)
+    active = np.ones(members, bool) if active is None else np.asarray(active, bool)
     bad = ~(np.isfinite(lp) & np.all(np.isfinite(pos), axis=-1))
     diverged = bad.any(axis=1) & active
     first_bad = np.where(diverged, bad.argmax(axis=1), n_steps)
@@ -274,7 +357,7 @@ def run(
         v[after] = False if v.dtype == bool else 0
     return ChunkResult(
         state=state,
-        adaptation=da,
+        adaptation=ad,
         position=pos,
         logdensity=lp,
         info=info,

@@ -1,6 +1,7 @@
 """The array namespace ``xp`` as the JAX backend binds it.
 
-Mirrors :mod:`langevin.backends.numba_ops` name for name. ``select`` is ``jnp.where``, which
+The names are those of :mod:`langevin.backends.namespace`; this module defines the ones
+the table marks custom. ``select`` is ``jnp.where``, which
 broadcasts a scalar condition over arrays; ``select_tree`` maps it over a NamedTuple.
 """
 
@@ -9,37 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = [
-    "sqrt", "exp", "log", "log1p", "expm1", "abs", "sum", "dot", "minimum", "maximum",
-    "isfinite", "logical_not", "all_finite", "select", "select_tree", "value_and_grad", "fori_loop",
-    "inf", "nan", "zeros_like",
-    # population (SMC) helpers: langevin.smc
-    "cumsum", "floor", "arange", "zeros", "max", "to_int", "inverse_cdf", "scatter_add",
-    "set_at", "take", "take_tree", "index_tree", "cond",
-]  # fmt: skip
-
 name = "jax"
-
-sqrt = jnp.sqrt
-exp = jnp.exp
-log = jnp.log
-log1p = jnp.log1p
-expm1 = jnp.expm1
-abs = jnp.abs
-sum = jnp.sum
-dot = jnp.dot
-minimum = jnp.minimum
-maximum = jnp.maximum
-logical_not = jnp.logical_not
-isfinite = jnp.isfinite
-zeros_like = jnp.zeros_like
-inf = jnp.inf
-nan = jnp.nan
-cumsum = jnp.cumsum
-floor = jnp.floor
-arange = jnp.arange
-zeros = jnp.zeros
-max = jnp.max
 
 
 def all_finite(x):
@@ -52,11 +23,6 @@ def select(cond, a, b):
 
 def select_tree(cond, a, b):
     return jax.tree_util.tree_map(lambda u, v: jnp.where(cond, u, v), a, b)
-
-
-def value_and_grad(target, x):
-    """``(log π(x), ∇log π(x))``: on JAX the target is the jitted value-and-grad function."""
-    return target(x)
 
 
 def fori_loop(lower, upper, body, carry, args):
@@ -103,3 +69,18 @@ def index_tree(tree, i):
 def cond(pred, true_fn, false_fn, args):
     """``lax.cond``: only the branch taken runs (outside ``vmap``)."""
     return jax.lax.cond(pred, true_fn, false_fn, args)
+
+
+# -- the target's capabilities, and the table ---------------------------------------------------
+def _bind() -> None:
+    import sys
+
+    from langevin.backends.namespace import bind
+    from langevin.backends.target_access import python_accessors
+
+    globals().update(python_accessors(sys.modules[__name__], _ACCESSOR_TWINS))
+    bind(globals(), "jax")
+
+
+_ACCESSOR_TWINS: dict = {}
+_bind()

@@ -1,30 +1,35 @@
-"""The Numba backend: each chain a compiled loop on its own thread.
+"""The Numba engine: k steps of a kernel on every member of a population, compiled once.
 
-How a kernel runs here:
+One engine serves ``sample()`` (members are chains) and SMC (members are particles):
 
 * The kernel's ``step_math`` is twinned with ``xp = numba_ops`` and compiled into
-  :func:`_chain_loop`, a single-chain loop over the steps of one chunk. The loop is compiled
-  **once per kernel and per target form** with an explicit signature in which the target's
-  functions are *first-class function values* (``numba.types.FunctionType``) and its data an
-  ordinary argument. A new target, data set, step size, seed or number of draws therefore
-  compiles nothing, and ``cache=True`` lets a later process load the loop from disk.
-* Chains run on a thread pool; the loop is ``nogil``. This replaced a ``prange`` loop over
-  chains: ``parallel=True`` made the first compilation take 8.5 s instead of 2.6 s
-  (measured on the 2-core CI machine), for the same run-time parallelism.
-* Noise is drawn inside the compiled loop, step by step, from one ``numpy.random.Generator``
-  per chain (streams spawned from one ``SeedSequence``; Numba's generator methods reproduce
-  NumPy's streams exactly). A second variant of the loop reads given noise arrays instead
-  (cross-backend tests, common random numbers); ``draw_noise`` draws such arrays with the
-  same generators, step by step, so both variants give the same chain.
-* The chain's state is initialised by the plain-NumPy twin of ``init_math``: one target
-  evaluation in Python, nothing compiled.
+  :func:`_population_loop`, which runs members ``lo..hi−1`` of a *batched* state (a NamedTuple
+  of arrays with a leading member axis, the layout JAX uses too) for the steps of one chunk.
+  It is compiled **once per kernel, adaptation component and target form**, with an explicit
+  signature in which the target's functions are *first-class function values* and its data
+  an ordinary argument (:mod:`langevin.targets.capabilities`). A new target, data set, step
+  size, parameter value, seed or number of draws compiles nothing, and ``cache=True`` lets a
+  later process load the loop from disk.
+* Blocks of members run on a thread pool; the loop is ``nogil``. (A ``prange`` loop made the
+  first compilation take 8.5 s instead of 2.6 s on the 2-core CI machine.) ``sample()`` runs
+  one chain per block, each drawing its own noise inside the loop from its own
+  ``numpy.random.Generator`` (Numba's generator methods reproduce NumPy's streams exactly);
+  the other variant of the loop reads given noise arrays (SMC's host noise, agreement tests,
+  common random numbers). :func:`draw_noise` draws such arrays in the loop's order, so both
+  variants give the same chain.
+* Step-size adaptation is the kernel's declared component (``Kernel.adaptation``), whose
+  portable update is bound into the loop; the loop knows no particular adaptation.
+* Initial states come from the plain-NumPy twin of ``init_math``: one target evaluation per
+  member in Python, nothing compiled.
 
 The backend runs in float64, the dtype of the compiled signatures.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -32,20 +37,25 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 from numba import types as nt
-from numba.core.errors import NumbaExperimentalFeatureWarning
+from numba.core.errors import NumbaExperimentalFeatureWarning, NumbaWarning
 from numba.extending import overload
 
-from langevin.adaptation.dual_averaging import (
-    DualAveragingParams,
-    DualAveragingState,
-    dual_averaging_update,
-)
+from langevin.adaptation.dual_averaging import DualAveraging
 from langevin.backends import numba_ops, numpy_ops
-from langevin.backends.base import ChunkResult
+from langevin.backends.base import ChunkResult, check_kernel_and_target
 from langevin.backends.portable import make_twin, source_fingerprint
-from langevin.kernels.base import Flag, Normal, Scalar, Uniform, Vector, field_kinds
+from langevin.spec import check_noise, draw_numpy, field_kinds
+from langevin.targets.capabilities import (
+    BASE_FORM,
+    CAPABILITIES,
+    SLOTS,
+    TargetForm,
+)
 
-__all__ = ["name", "prepare", "init", "run", "draw_noise"]
+__all__ = [
+    "name", "bind_target", "prepare", "init", "run", "draw_noise", "broadcast_params",
+    "noise_sources", "default_float", "first_chunk", "next_chunk",
+]  # fmt: skip
 
 name = "numba"
 xp: Any = numba_ops
@@ -57,399 +67,473 @@ _POOL: ThreadPoolExecutor | None = None
 
 _F64 = nt.float64
 _VEC = nt.float64[::1]
-
-
-# -- types ------------------------------------------------------------------------------------
-def _field_type(kind, per_step: bool):
-    """Numba type of one NamedTuple field (``per_step``: a chunk of them, leading axis T)."""
-    if kind is Vector:
-        return nt.float64[:, ::1] if per_step else _VEC
-    if kind is Scalar:
-        return nt.float64[::1] if per_step else _F64
-    if kind is Flag:
-        return nt.boolean[::1] if per_step else nt.boolean
-    raise TypeError(f"unknown field annotation {kind!r}")
-
-
-def _tuple_type(cls, per_step: bool = False):
-    types_ = [_field_type(k, per_step) for k in field_kinds(cls)]
-    if types_ and all(t == types_[0] for t in types_):
-        return nt.NamedUniTuple(types_[0], len(types_), cls)  # how numba types homogeneous ones
-    return nt.NamedTuple(types_, cls)
-
-
-def _target_form(target, dim: int):
-    """``(functions tuple, numba type of it)`` for the target's Numba form."""
-    data = target.numba_data
-    x_args = (_VEC,) if data is None else (_VEC, numba.typeof(data))
-    vg_sig = nt.Tuple((_F64, _VEC))(*x_args)
-    if target.numba_value_and_grad is not None:
-        fns = [(target.numba_value_and_grad, vg_sig, "value_and_grad")]
-    else:
-        fns = [
-            (target.numba_logdensity, _F64(*x_args), "logdensity"),
-            (target.numba_grad, _VEC(*x_args), "grad"),
-        ]
-    values, types_ = [], []
-    for fn, sig, label in fns:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-                fn.compile(sig)
-        except Exception as exc:
-            raise TypeError(
-                f"the target's numba {label} function could not be compiled for the signature "
-                f"{sig} (position: 1-D C-contiguous float64 array"
-                + ("" if data is None else f", data: {numba.typeof(data)}")
-                + f"). Numba said: {exc}"
-            ) from exc
-        values.append(fn)
-        types_.append(nt.FunctionType(sig))
-    if data is not None:
-        values.append(data)
-        types_.append(numba.typeof(data))
-    return tuple(values), nt.Tuple(types_)
-
-
-# -- compile-time generated helpers -----------------------------------------------------------
-def index_fields(tup, t):  # pragma: no cover - replaced by the overload
-    """``cls(tup[0][t], tup[1][t], ...)``: step ``t`` of a chunk of noise."""
-    raise NotImplementedError
-
-
-@overload(index_fields)
-def _index_fields(tup, t):
-    cls = tup.instance_class
-    src = (
-        "def impl(tup, t):\n    return cls("
-        + "".join(f"tup[{i}][t], " for i in range(len(tup)))
-        + ")\n"
-    )
-    scope = {"cls": cls}
-    exec(src, scope)
-    return scope["impl"]
-
-
-def store_fields(buffers, t, values):  # pragma: no cover - replaced by the overload
-    """``buffers[i][t] = values[i]`` for every field of a NamedTuple of scalars."""
-    raise NotImplementedError
-
-
-@overload(store_fields)
-def _store_fields(buffers, t, values):
-    body = "".join(f"    buffers[{i}][t] = values[{i}]\n" for i in range(len(values)))
-    src = "def impl(buffers, t, values):\n" + (body or "    pass\n")
-    scope: dict = {}
-    exec(src, scope)
-    return scope["impl"]
-
-
-@numba.njit
-def _noise_from_arrays(noise, t, dim):
-    """Step ``t`` of a chunk of noise given as arrays."""
-    return index_fields(noise, t)
-
-
-def _noise_drawer(kernel_cls):
-    """``draw_step(rng, t, dim)``: one step of the kernel's noise from a NumPy ``Generator``.
-
-    Generated from the kernel's declared noise. Numba's ``Generator`` methods reproduce
-    NumPy's streams exactly, so drawing inside the compiled loop changes no draw.
-    """
-    spec = kernel_cls.example().noise(3)
-    args = []
-    for kind, d in zip(field_kinds(kernel_cls.Noise), spec):
-        size = "dim" if kind is Vector else ""
-        method = "standard_normal" if isinstance(d, Normal) else "random"
-        args.append(f"rng.{method}({size})")
-    src = f"def draw_step(rng, t, dim):\n    return cls({', '.join(args)})\n"
-    scope = {"cls": kernel_cls.Noise}
-    exec(src, scope)
-    return numba.njit(scope["draw_step"])
-
-
-def _chain_loop(
-    state, noise, n_steps, step_size, params, target, adapt, da, da_params,
-    out_position, out_logdensity, out_info,
-):  # fmt: skip
-    """Run one chain for ``n_steps`` steps of a chunk; stop early if its state turns non-finite.
-
-    ``step`` is bound to the kernel's compiled step and ``noise_at`` to the source of its noise
-    (arrays, or the chain's generator) by :func:`_loop_for`.
-    """
-    h = step_size
-    dim = out_position.shape[1]
-    for t in range(n_steps):
-        if adapt:
-            h = np.exp(da.log_step)
-        nz = noise_at(noise, t, dim)  # noqa: F821
-        state, info = step(state, nz, h, params, target)  # noqa: F821
-        position = state.position
-        for j in range(dim):
-            out_position[t, j] = position[j]
-        out_logdensity[t] = state.logdensity
-        store_fields(out_info, t, info)
-        if adapt:
-            da = da_update(da, info.acceptance_rate, da_params)  # noqa: F821
-        if not (np.isfinite(state.logdensity) and numba_ops.all_finite(position)):
-            return t + 1, True, state, da
-    return n_steps, False, state, da
-
-
 _GENERATOR_TYPE = numba.typeof(np.random.default_rng(0))
 
-
-def _loop_for(kernel_cls, target_type, draws_noise: bool):
-    """The compiled chain loop of ``kernel_cls`` for a target form; ``draws_noise``: the loop
-    draws its noise from a generator (sampling) rather than reading given arrays (tests,
-    common random numbers)."""
-    key = (kernel_cls, target_type, draws_noise)
-    if key in _LOOPS:
-        return _LOOPS[key]
-    state_t = _tuple_type(kernel_cls.State)
-    params_t = numba.typeof(_as_params(kernel_cls.example().params()))
-    da_t = _tuple_type(DualAveragingState)
-    sig = nt.Tuple((nt.int64, nt.boolean, state_t, da_t))(
-        state_t,
-        _GENERATOR_TYPE if draws_noise else _tuple_type(kernel_cls.Noise, per_step=True),
-        nt.int64,
-        _F64,
-        params_t,
-        target_type,
-        nt.boolean,
-        da_t,
-        _tuple_type(DualAveragingParams),
-        nt.float64[:, ::1],
-        nt.float64[::1],
-        _tuple_type(kernel_cls.Info, per_step=True),
-    )
-    fingerprint = source_fingerprint(
-        kernel_cls.step_math, dual_averaging_update, extra_modules=(numba_ops, _this_module())
-    )
-    step = make_twin(kernel_cls.step_math, numba_ops, numba.njit, _NUMBA_TWINS)
-    da_update = make_twin(dual_averaging_update, numba_ops, numba.njit, _NUMBA_TWINS)
-
-    def compile_loop(fn):
-        # A unique name per kernel and source version keys Numba's on-disk cache (see
-        # langevin.backends.portable.source_fingerprint).
-        variant = "rng" if draws_noise else "arrays"
-        fn.__qualname__ = f"_chain_loop_{kernel_cls.__name__}_{variant}_{fingerprint}"
-        return numba.njit(sig, cache=True, nogil=True)(fn)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-        loop = make_twin(
-            _chain_loop,
-            numba_ops,
-            compile_loop,
-            _NUMBA_TWINS,
-            overrides={
-                "step": step,
-                "da_update": da_update,
-                "noise_at": _noise_drawer(kernel_cls) if draws_noise else _noise_from_arrays,
-            },
-        )
-    _LOOPS[key] = loop
-    return loop
+#: Chunks: at most this many bytes of recorded positions per chunk...
+_CHUNK_BYTES = 16 * 2**20
+#: ...and about this many seconds each (progress updates, Ctrl-C response), once the first,
+#: short chunk has measured the cost of a step. Draws do not depend on the chunking.
+_CHUNK_SECONDS = 0.25
+_FIRST_CHUNK = 50
 
 
-def _this_module():
-    import sys
-
-    return sys.modules[__name__]
-
-
-# -- the backend interface --------------------------------------------------------------------
-class Prepared(NamedTuple):
-    kernel: Any
-    target_fns: tuple
-    target_type: Any
-    init: Any
-    dim: int
-
-    def loop(self, draws_noise: bool):
-        """The compiled loop (compiled on first use; the variant without noise arrays is what
-        ``sample`` uses)."""
-        return _loop_for(type(self.kernel), self.target_type, draws_noise)
+# -- the target's Numba form ------------------------------------------------------------------
+def _capability_signature(cap_name: str, data_type):
+    cap = CAPABILITIES[cap_name]
+    extra = {"lam": _F64, "idx": nt.int64[::1]}
+    args = [_VEC, *(extra[a] for a in cap.args)]
+    if data_type is not None:
+        args.append(data_type)
+    returns = {"scalar": _F64, "vector": _VEC, "value_and_grad": nt.Tuple((_F64, _VEC))}
+    return returns[cap.returns](*args)
 
 
-def prepare(kernel, target, dim: int, dtype) -> Prepared:
-    """Check the target can run here and fetch (or compile) the kernel's loop."""
+def _build_base(data, functions):
+    return (BASE_FORM, *functions, data)
+
+
+def bind_target(target, dim: int | None = None) -> TargetForm:
+    """The Numba form of a :class:`~langevin.targets.Target` (each function compiled for its
+    capability's signature, checked here with a clear error)."""
+    if isinstance(target, TargetForm):
+        return target
+    key = ("numba-form",)
+    if key in target._cache:
+        return target._cache[key]
     if not target.has_numba:
         raise TypeError(
             f"{target!r} has no Numba form, so it cannot run on backend='numba'. Build it with "
             "Target.from_numba(logdensity, grad) (numba.njit functions), or use backend='jax' "
             "for a JAX log-density."
         )
+    data = target.data
+    data_type = None if data is None else numba.typeof(data)
+    functions, types_ = [], [numba.typeof(BASE_FORM)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        for cap_name in SLOTS:
+            fn = target.numba_functions.get(cap_name)
+            if fn is None:
+                functions.append(None)
+                types_.append(nt.none)
+                continue
+            sig = _capability_signature(cap_name, data_type)
+            try:
+                fn.compile(sig)
+            except Exception as exc:
+                raise TypeError(
+                    f"the target's numba {cap_name} function could not be compiled for the "
+                    f"signature {sig} (position: 1-D C-contiguous float64 array"
+                    + ("" if data is None else f", data: {data_type}")
+                    + f"). Numba said: {exc}"
+                ) from exc
+            functions.append(fn)
+            types_.append(nt.FunctionType(sig))
+    types_.append(nt.none if data is None else data_type)
+    functions = tuple(functions)
+    form = TargetForm(
+        key=("numba", nt.Tuple(types_)),
+        data=data,
+        build=lambda d: _build_base(d, functions),
+        numba_type=nt.Tuple(types_),
+        capabilities=target.capabilities("numba"),
+    )
+    target._cache[key] = form
+    return form
+
+
+# -- compile-time generated helpers -----------------------------------------------------------
+def store_fields(buffers, m, t, values):  # pragma: no cover - replaced by the overload
+    """``buffers[i][m, t] = values[i]`` for every field of a NamedTuple of scalars."""
+    raise NotImplementedError
+
+
+@overload(store_fields)
+def _store_fields(buffers, m, t, values):
+    body = "".join(f"    buffers[{i}][m, t] = values[{i}]\n" for i in range(len(values)))
+    src = "def impl(buffers, m, t, values):\n" + (body or "    pass\n")
+    scope: dict = {}
+    exec(src, scope)
+    return scope["impl"]
+
+
+def store_member(batched, m, value):  # pragma: no cover - replaced by the overload
+    """``batched[i][m] = value[i]`` for every field (element loops; nested NamedTuples too)."""
+    raise NotImplementedError
+
+
+@overload(store_member)
+def _store_member(batched, m, value):
+    lines = []
+    for i, t in enumerate(batched):
+        if isinstance(t, nt.BaseNamedTuple):
+            lines.append(f"    store_member(batched[{i}], m, value[{i}])")
+        elif t.ndim == 1:
+            lines.append(f"    batched[{i}][m] = value[{i}]")
+        elif t.ndim == 2:
+            lines.append(f"    v = value[{i}]\n    for j in range(v.shape[0]):\n"
+                         f"        batched[{i}][m, j] = v[j]")  # fmt: skip
+        elif t.ndim == 3:
+            lines.append(f"    v = value[{i}]\n    for j in range(v.shape[0]):\n"
+                         f"        for k in range(v.shape[1]):\n"
+                         f"            batched[{i}][m, j, k] = v[j, k]")  # fmt: skip
+        else:
+            raise TypeError("state fields may have at most 2 dimensions per member")
+    src = "def impl(batched, m, value):\n" + ("\n".join(lines) or "    pass") + "\n"
+    scope: dict = {"store_member": store_member}
+    exec(src, scope)
+    return scope["impl"]
+
+
+@numba.njit
+def _noise_from_arrays(source, m, t):
+    """Step ``t`` of member ``m`` of noise given as arrays ``(members, steps, ...)``."""
+    return numba_ops.index_tree(numba_ops.index_tree(source, m), t)
+
+
+def _noise_drawer(spec):
+    """``draw(source, m, t)``: one step of the declared noise from ``source = (rng, args)``.
+
+    Generated from the declarations (each noise kind gives its in-loop drawer); the runtime
+    ``args`` carry the sizes, so one loop serves every dimension."""
+    drawers = [d.numba_drawer()[0] for d in spec]
+    calls = ", ".join(f"draw_{i}(source[0], source[1][{i}])" for i in range(len(spec)))
+    src = f"def draw_step(source, m, t):\n    return cls({calls}{',' if len(spec) == 1 else ''})\n"
+    scope = {"cls": type(spec), **{f"draw_{i}": d for i, d in enumerate(drawers)}}
+    exec(src, scope)
+    return numba.njit(scope["draw_step"])
+
+
+def _population_loop(
+    lo, hi, states, source, n_steps, step_size, params, target, adapt, ad_state, ad_params,
+    out_position, out_logdensity, out_info, n_done, diverged, active,
+):  # fmt: skip
+    """Members ``lo..hi−1``: ``n_steps`` kernel steps each; a member whose state turns
+    non-finite stops there (``diverged``). The batched ``states`` and ``ad_state`` are
+    updated in place.
+
+    ``step``, ``noise_at``, ``adapt_update`` and ``adapt_step_size`` are bound per kernel,
+    noise variant and adaptation component by :func:`_loop_for`.
+    """
+    dim = out_position.shape[2]
+    for m in range(lo, hi):
+        if not active[m]:
+            continue
+        state = xp.index_tree(states, m)
+        p = xp.index_tree(params, m)
+        ad = xp.index_tree(ad_state, m)
+        h = step_size[m]
+        done = n_steps
+        stopped = False
+        for t in range(n_steps):
+            if adapt:
+                h = adapt_step_size(ad)  # noqa: F821
+            nz = noise_at(source, m, t)  # noqa: F821
+            state, info = step(state, nz, h, p, target)  # noqa: F821
+            position = state.position
+            for j in range(dim):
+                out_position[m, t, j] = position[j]
+            out_logdensity[m, t] = state.logdensity
+            store_fields(out_info, m, t, info)
+            if adapt:
+                ad = adapt_update(ad, info, ad_params)  # noqa: F821
+            if not (np.isfinite(state.logdensity) and numba_ops.all_finite(position)):
+                done = t + 1
+                stopped = True
+                break
+        store_member(states, m, state)
+        store_member(ad_state, m, ad)
+        n_done[m] = done
+        diverged[m] = stopped
+
+
+def _batched_example(cls, dim: int = 2, members: int = 1):
+    """A batched instance of the State/Info NamedTuple ``cls`` (for its Numba type)."""
+    return cls(*(np.zeros((members, *k.shape(dim)), dtype=k.numpy_dtype())
+                 for k in field_kinds(cls)))  # fmt: skip
+
+
+def _per_step_example(cls, members: int = 1, steps: int = 1):
+    return cls(*(np.zeros((members, steps), dtype=k.numpy_dtype()) for k in field_kinds(cls)))
+
+
+def _loop_for(kernel_cls, adaptation_cls, form_type, params_type, noise_type, draws_noise,
+              spec):  # fmt: skip
+    """The compiled population loop for one kernel, adaptation, target form, params type and
+    noise variant (``spec``: the declared noise; its kinds choose the in-loop drawers)."""
+    key = (kernel_cls, adaptation_cls, form_type, params_type, noise_type, draws_noise)
+    if key in _LOOPS:
+        return _LOOPS[key]
+    state_t = numba.typeof(_batched_example(kernel_cls.State))
+    ad_t = numba.typeof(adaptation_cls.State(*(np.zeros(1) for _ in adaptation_cls.State._fields)))
+    ad_params_t = numba.typeof(adaptation_cls.Params(*(0.0 for _ in adaptation_cls.Params._fields)))
+    info_t = numba.typeof(_per_step_example(kernel_cls.Info))
+    sig = nt.void(
+        nt.int64, nt.int64, state_t, noise_type, nt.int64, nt.float64[::1], params_type,
+        form_type, nt.boolean, ad_t, ad_params_t, nt.float64[:, :, ::1], nt.float64[:, ::1],
+        info_t, nt.int64[::1], nt.boolean[::1], nt.boolean[::1],
+    )  # fmt: skip
+    fingerprint = source_fingerprint(
+        kernel_cls.step_math, adaptation_cls.update_math, adaptation_cls.step_size_math,
+        extra_modules=(numba_ops, sys.modules[__name__]),
+    )  # fmt: skip
+    step = make_twin(kernel_cls.step_math, numba_ops, numba.njit, _NUMBA_TWINS)
+    overrides = {
+        "step": step,
+        "adapt_update": make_twin(adaptation_cls.update_math, numba_ops, numba.njit, _NUMBA_TWINS),
+        "adapt_step_size": make_twin(adaptation_cls.step_size_math, numba_ops, numba.njit,
+                                     _NUMBA_TWINS),
+        "noise_at": _noise_drawer(spec) if draws_noise
+        else _noise_from_arrays,
+    }  # fmt: skip
+
+    def compile_loop(fn):
+        # A unique name per kernel, adaptation and source version keys Numba's on-disk cache
+        # (see langevin.backends.portable.source_fingerprint).
+        variant = "rng" if draws_noise else "arrays"
+        fn.__qualname__ = (f"_population_loop_{kernel_cls.__name__}_{adaptation_cls.__name__}_"
+                           f"{variant}_{fingerprint}")  # fmt: skip
+        with warnings.catch_warnings():
+            # A kernel whose step passes an allocating function to xp.fori_loop cannot be
+            # cached on disk; it is then compiled once per process.
+            warnings.filterwarnings("ignore", message=".*[Cc]annot cache", category=NumbaWarning)
+            return numba.njit(sig, cache=True, nogil=True)(fn)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        loop = make_twin(_population_loop, numba_ops, compile_loop, _NUMBA_TWINS,
+                         overrides=overrides)  # fmt: skip
+    _LOOPS[key] = loop
+    return loop
+
+
+# -- values in the types the signatures expect ---------------------------------------------------
+def _cast_leaf(v):
+    # np.asarray(order="C"), not ascontiguousarray: that one turns a 0-d array into 1-d
+    a = np.asarray(v)
+    if a.dtype == np.bool_:
+        return np.asarray(a, order="C")
+    if np.issubdtype(a.dtype, np.integer):
+        return np.asarray(a, dtype=np.int64, order="C")
+    return np.asarray(a, dtype=np.float64, order="C")
+
+
+def _cast_tree(tree):
+    """Every leaf of a (nested) NamedTuple as a C-contiguous int64/float64/bool array."""
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_cast_tree(v) for v in tree))
+    return _cast_leaf(tree)
+
+
+def broadcast_params(params, members: int):
+    """The kernel's params (a pytree) with a leading member axis, one copy per member."""
+    if isinstance(params, tuple) and hasattr(params, "_fields"):
+        return type(params)(*(broadcast_params(v, members) for v in params))
+    a = _cast_leaf(params)
+    return np.ascontiguousarray(np.broadcast_to(a, (members, *a.shape)))
+
+
+# -- the engine interface -----------------------------------------------------------------------
+class Prepared(NamedTuple):
+    kernel: Any
+    form: TargetForm
+    init: Any
+    dim: int
+    adaptation_cls: type
+
+    @property
+    def target(self):
+        """The form tuple the compiled code receives."""
+        return self.form.build(self.form.data)
+
+
+def prepare(kernel, target, dim: int, dtype=np.float64, adaptation_cls: type | None = None):
+    """Check that ``kernel`` and ``target`` (a :class:`~langevin.targets.Target` or a bound
+    :class:`~langevin.targets.capabilities.TargetForm`) can run here, before compiling."""
+    check_kernel_and_target(kernel, target, name)
     if np.dtype(dtype) != np.float64:
         raise TypeError(
             f"the Numba backend runs in float64; initial_position has dtype {np.dtype(dtype)}. "
             "Pass float64 positions, or use backend='jax' to sample in float32."
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-        fns, target_type = _target_form(target, dim)
+    check_noise(kernel.noise(dim), f"{kernel.name}.noise")
+    check_noise(kernel.init_noise(dim), f"{kernel.name}.init_noise")
+    form = bind_target(target, dim)
     init_fn = make_twin(type(kernel).init_math, numpy_ops, lambda f: f, _NUMPY_TWINS)
-    return Prepared(kernel, fns, target_type, init_fn, dim)
+    return Prepared(kernel, form, init_fn, dim, adaptation_cls or DualAveraging)
 
 
-def init(prepared: Prepared, positions: np.ndarray) -> list:
-    """Initial state of each chain (positions ``(chains, dim)``), evaluated in Python."""
-    params = _as_params(prepared.kernel.params())
-    states = []
-    for x in positions:
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        state = prepared.init(x, params, prepared.target_fns)
-        states.append(_as_state(type(prepared.kernel).State, state))
-    return states
+def init(prepared: Prepared, positions: np.ndarray, params=None, noise=None, rngs=None):
+    """Batched initial state for ``positions`` ``(members, dim)``, evaluated in Python.
 
-
-def _as_state(cls, state):
-    """Cast every field to the exact type the compiled signature expects."""
+    ``params``: batched params (default: the kernel's, broadcast). Init noise (if the kernel
+    declares any) comes from ``noise`` (arrays ``(members, ...)``) or is drawn from ``rngs``
+    (one generator per member; default: a fixed seed, with a warning-free zero draw)."""
+    kernel = prepared.kernel
+    positions = np.asarray(positions, dtype=np.float64)
+    members = positions.shape[0]
+    params = broadcast_params(kernel.params(), members) if params is None else _cast_tree(params)
+    spec = kernel.init_noise(prepared.dim)
+    if noise is None:
+        if rngs is None:
+            rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(members)]
+        rows = [draw_numpy(spec, rng) for rng in rngs]
+        noise = type(spec)(*(np.stack([r[i] for r in rows]) for i in range(len(spec))))
+    target = prepared.target
     out = []
-    for kind, value in zip(field_kinds(cls), state):
-        if kind is Vector:
-            out.append(np.ascontiguousarray(value, dtype=np.float64))
-        elif kind is Scalar:
-            out.append(float(value))
-        else:
-            out.append(bool(value))
-    return cls(*out)
+    for m in range(members):
+        x = np.ascontiguousarray(positions[m])
+        state = prepared.init(x, numpy_ops.index_tree(noise, m),
+                              numpy_ops.index_tree(params, m), target)  # fmt: skip
+        out.append(state)
+    cls = type(kernel).State
+    kinds = field_kinds(cls)
+    return cls(*(
+        np.ascontiguousarray(np.stack([np.asarray(s[i]) for s in out]),
+                             dtype=k.numpy_dtype())
+        for i, k in enumerate(kinds)
+    ))  # fmt: skip
 
 
-def _as_params(params):
-    """Cast params to what the compiled signature expects: float arrays C-contiguous float64,
-    integers int, other numbers float."""
-    out = []
-    for v in params:
-        if np.ndim(v) > 0:
-            a = np.asarray(v)
-            dtype = np.int64 if np.issubdtype(a.dtype, np.integer) else np.float64
-            out.append(np.ascontiguousarray(a, dtype=dtype))
-        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            out.append(int(v))
-        else:
-            out.append(float(v))
-    return type(params)(*out)
+def draw_noise(kernel, dim: int, n_steps: int, rngs: list[np.random.Generator]):
+    """One chunk of noise as arrays ``(members, n_steps, ...)``, member ``c`` drawn from
+    ``rngs[c]`` step by step in the compiled loop's order (so running the loop on these
+    arrays gives the chain the loop would draw for itself)."""
+    spec = check_noise(kernel.noise(dim), f"{kernel.name}.noise")
+    rows = [draw_numpy(spec, rng, (n_steps,)) for rng in rngs]
+    return type(spec)(*(np.stack([r[i] for r in rows]) for i in range(len(spec))))
 
 
-def draw_noise(kernel, dim: int, n_steps: int, rngs: list[np.random.Generator]) -> list:
-    """One chunk of noise per chain as arrays, drawn from that chain's generator.
+def noise_sources(seed_sequence: np.random.SeedSequence, members: int) -> list:
+    """One independent generator per member."""
+    return [np.random.default_rng(s) for s in seed_sequence.spawn(members)]
 
-    Drawn step by step in the order the compiled loop draws (field by field within a step),
-    so running the loop on these arrays gives the chain the loop would draw for itself.
-    """
-    spec = kernel.noise(dim)
-    out = []
-    for rng in rngs:
-        fields = [np.empty((n_steps, *d.shape)) for d in spec]
-        for t in range(n_steps):
-            for buffer, d in zip(fields, spec):
-                if isinstance(d, Normal):
-                    buffer[t] = rng.standard_normal(d.shape or None)
-                elif isinstance(d, Uniform):
-                    buffer[t] = rng.random(d.shape or None)
-                else:
-                    raise TypeError(f"unknown noise distribution {d!r}")
-        out.append(type(spec)(*fields))
-    return out
+
+def default_float():
+    """The float dtype of this backend: float64."""
+    return np.dtype(np.float64)
+
+
+def first_chunk(members: int, dim: int, kernel) -> int:
+    """Steps in the first chunk (short: it measures the cost of a step)."""
+    return min(_chunk_cap(members, dim), _FIRST_CHUNK)
+
+
+def next_chunk(members: int, dim: int, kernel, seconds_per_step: float) -> int:
+    """Steps per chunk: about ``_CHUNK_SECONDS`` of work, at most 16 MiB of positions."""
+    return int(min(_chunk_cap(members, dim), max(10, _CHUNK_SECONDS / max(seconds_per_step,
+                                                                            1e-9))))  # fmt: skip
+
+
+def _chunk_cap(members: int, dim: int) -> int:
+    return int(max(10, _CHUNK_BYTES // (8 * (dim + 1) * members)))
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL
     workers = max(1, min(n, os.cpu_count() or 1))
     if _POOL is None or _POOL._max_workers < workers:
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="langevin-chain")
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="langevin-engine")
     return _POOL
+
+
+def _copy_tree(tree):
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_copy_tree(v) for v in tree))
+    return np.array(tree, copy=True)
 
 
 def run(
     prepared: Prepared,
-    states: list,
+    state,
     n_steps: int,
     step_size: np.ndarray,
     *,
     adapt: bool = False,
-    adaptation: list | None = None,
-    adaptation_params: DualAveragingParams | None = None,
-    noise: list | None = None,
+    adaptation=None,
+    adaptation_params=None,
+    noise=None,
     rngs: list | None = None,
     threads: int | None = None,
     active: np.ndarray | None = None,
-    params: list | None = None,
+    params=None,
+    start: int = 0,
 ) -> ChunkResult:
-    """Run every chain ``n_steps`` steps from ``states``.
+    """Run every member ``n_steps`` steps from the batched ``state``.
 
     Args:
-        noise: per chain, the kernel's ``Noise`` of arrays with leading axis ``n_steps``;
-            drawn from ``rngs`` when None.
-        step_size: ``(chains,)`` step sizes (ignored by chains while ``adapt``).
-        adaptation: per chain ``DualAveragingState`` (required when ``adapt``).
-        threads: at most this many chains at once (default: one per core).
-        active: ``(chains,)`` mask; chains that are not active (stopped after a divergence)
-            are not run, and their outputs are NaN.
-        params: per chain, the kernel's params (e.g. a mass matrix adapted during warm-up);
-            default the kernel's ``params()`` for every chain.
+        noise: the kernel's ``Noise`` of arrays ``(members, n_steps, ...)``; drawn inside the
+            loop from ``rngs`` (one generator per member) when None.
+        step_size: ``(members,)`` step sizes (ignored while ``adapt``).
+        adaptation: the batched state of the step-size component (required when ``adapt``).
+        threads: at most this many blocks at once (default: one per core).
+        active: ``(members,)`` mask; inactive members (stopped after a divergence) do not
+            move, and their outputs are NaN.
+        params: batched params (leading member axis); default the kernel's, broadcast.
+        start: unused here (the JAX engine keys its noise by it).
     """
     kernel = prepared.kernel
-    n_chains = len(states)
-    if noise is not None:
-        noise = [type(nz)(*(np.ascontiguousarray(a, dtype=np.float64) for a in nz)) for nz in noise]
+    kernel_cls = type(kernel)
+    ad_cls = prepared.adaptation_cls
+    members = int(np.shape(state.position)[0])
+    state = _copy_tree(_cast_tree(state))
     if adaptation is None:
-        adaptation = [DualAveragingState(0.0, 0.0, 0.0, 0.0, 0.0)] * n_chains
+        adaptation = ad_cls.State(*(np.zeros(members) for _ in ad_cls.State._fields))
+    adaptation = _copy_tree(_cast_tree(adaptation))
     if adaptation_params is None:
-        adaptation_params = DualAveragingParams(0.8, 0.05, 10.0, 0.75)
-    adaptation_params = DualAveragingParams(*(float(v) for v in adaptation_params))
-    info_cls = type(kernel).Info
-    position = np.empty((n_chains, n_steps, prepared.dim))
-    position.fill(np.nan)
-    logdensity = np.full((n_chains, n_steps), np.nan)
-    info = info_cls(
-        *(
-            np.zeros((n_chains, n_steps), dtype=bool if kind is Flag else float)
-            for kind in field_kinds(info_cls)
-        )
-    )
-    params = [kernel.params()] * n_chains if params is None else params
-    params = [_as_params(p) for p in params]
-    n_done = np.zeros(n_chains, dtype=np.int64)
-    diverged = np.zeros(n_chains, dtype=bool)
-    new_states = list(states)
-    new_adaptation = list(adaptation)
+        adaptation_params = ad_cls(kernel, None).params()
+    adaptation_params = type(adaptation_params)(*(float(v) for v in adaptation_params))
+    params = broadcast_params(kernel.params(), members) if params is None else _cast_tree(params)
+    step_size = np.array(np.broadcast_to(np.asarray(step_size, float), (members,)))
+    active = np.ones(members, bool) if active is None else np.ascontiguousarray(active, bool)
+    position = np.full((members, n_steps, prepared.dim), np.nan)
+    logdensity = np.full((members, n_steps), np.nan)
+    info = _per_step_example(kernel_cls.Info, members, n_steps)
+    n_done = np.zeros(members, dtype=np.int64)
+    diverged = np.zeros(members, dtype=bool)
+    draws_noise = noise is None
+    if draws_noise:
+        spec = kernel.noise(prepared.dim)
+        args = tuple(d.numba_drawer()[1] for d in spec)
+        sources = [(rng, args) for rng in rngs]
+        noise_type = numba.typeof(sources[0])
+    else:
+        noise = _cast_tree(noise)
+        noise_type = numba.typeof(noise)
+    target = prepared.target
+    loop = _loop_for(kernel_cls, ad_cls, prepared.form.numba_type, numba.typeof(params),
+                     noise_type, draws_noise, kernel.noise(prepared.dim))  # fmt: skip
 
-    loop = prepared.loop(draws_noise=noise is None)
+    def block(lo: int, hi: int) -> None:
+        source = sources[lo] if draws_noise else noise
+        loop(lo, hi, state, source, n_steps, step_size, params, target, adapt, adaptation,
+             adaptation_params, position, logdensity, info, n_done, diverged, active)  # fmt: skip
 
-    def one_chain(c: int) -> None:
-        if active is not None and not active[c]:
-            return
-        out_info = info_cls(*(a[c] for a in info))
-        # Without given noise each chain draws its own inside the compiled loop, on its own
-        # thread, from its own generator.
-        chain_noise = rngs[c] if noise is None else noise[c]
-        done, div, st, da = loop(
-            states[c], chain_noise, n_steps, float(step_size[c]), params[c], prepared.target_fns,
-            adapt, DualAveragingState(*(float(v) for v in adaptation[c])), adaptation_params,
-            position[c], logdensity[c], out_info,
-        )  # fmt: skip
-        n_done[c], diverged[c] = done, div
-        new_states[c], new_adaptation[c] = st, da
-
-    workers = threads or os.cpu_count() or 1
+    workers = max(1, min(threads or os.cpu_count() or 1, members))
+    if draws_noise:
+        bounds = [(c, c + 1) for c in range(members)]  # each chain its own generator
+    else:
+        edges = np.linspace(0, members, min(workers, max(1, members // 16)) + 1).astype(int)
+        bounds = [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-        if n_chains == 1 or workers == 1:
-            for c in range(n_chains):
-                one_chain(c)
+        if len(bounds) == 1 or workers == 1:
+            for lo, hi in bounds:
+                block(lo, hi)
         else:
-            futures = [_pool(min(n_chains, workers)).submit(one_chain, c) for c in range(n_chains)]
+            futures = [_pool(workers).submit(block, lo, hi) for lo, hi in bounds]
             for f in futures:
                 f.result()
+    # What the JAX engine leaves too: nothing recorded after a divergent step.
+    after = np.arange(n_steps)[None, :] >= n_done[:, None]
+    for v in info:
+        v[after] = False if v.dtype == bool else 0
     return ChunkResult(
-        state=new_states,
-        adaptation=new_adaptation,
+        state=state,
+        adaptation=adaptation,
         position=position,
         logdensity=logdensity,
-        info={f: getattr(info, f) for f in info_cls._fields},
+        info={f: getattr(info, f) for f in kernel_cls.Info._fields},
         n_done=n_done,
         diverged=diverged,
     )

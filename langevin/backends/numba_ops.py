@@ -1,7 +1,7 @@
 """The array namespace ``xp`` as the Numba backend binds it.
 
-Every name here has a twin of the same meaning in :mod:`langevin.backends.jax_ops`; kernel
-math may use only names defined in both. Helpers that must look at the *type* of their
+The names are those of :mod:`langevin.backends.namespace` (one table for every backend);
+this module defines the ones the table marks custom. Helpers that must look at the *type* of their
 arguments (a state NamedTuple, the target's function tuple) are Numba ``@overload``s that
 generate their implementation per type at compile time.
 
@@ -17,37 +17,7 @@ import numpy as np
 from numba import types as nt
 from numba.extending import overload
 
-__all__ = [
-    "sqrt", "exp", "log", "log1p", "expm1", "abs", "sum", "dot", "minimum", "maximum",
-    "isfinite", "logical_not", "all_finite", "select", "select_tree", "value_and_grad", "fori_loop",
-    "inf", "nan", "zeros_like",
-    # population (SMC) helpers: langevin.smc
-    "cumsum", "floor", "arange", "zeros", "max", "to_int", "inverse_cdf", "scatter_add",
-    "set_at", "take", "take_tree", "index_tree", "cond",
-]  # fmt: skip
-
 name = "numba"
-
-sqrt = np.sqrt
-exp = np.exp
-log = np.log
-log1p = np.log1p
-expm1 = np.expm1
-abs = np.abs
-sum = np.sum
-dot = np.dot
-minimum = min
-maximum = max
-logical_not = np.logical_not
-isfinite = np.isfinite
-zeros_like = np.zeros_like
-inf = np.inf
-nan = np.nan
-cumsum = np.cumsum
-floor = np.floor
-arange = np.arange
-zeros = np.zeros
-max = np.max
 
 
 @numba.njit(cache=True)
@@ -68,6 +38,24 @@ def select(cond, a, b):
     return a if cond else b
 
 
+def where(cond, a, b):  # pragma: no cover - replaced by the overload
+    """Elementwise ``where``; a scalar ``cond`` selects whole arrays (as ``jnp.where``)."""
+    raise NotImplementedError
+
+
+@overload(where)
+def _where(cond, a, b):
+    if isinstance(cond, (nt.Boolean, nt.Number)):
+        return lambda cond, a, b: a if cond else b
+    return lambda cond, a, b: np.where(cond, a, b)
+
+
+@numba.njit(cache=True)
+def clip(a, lo, hi):
+    """Elementwise ``min(max(a, lo), hi)`` (scalars included: ``np.clip`` is arrays-only)."""
+    return np.minimum(np.maximum(a, lo), hi)
+
+
 def select_tree(cond, a, b):  # pragma: no cover - replaced by the overload
     """Field-wise ``select`` over two NamedTuples of the same type."""
     raise NotImplementedError
@@ -83,29 +71,6 @@ def _select_tree(cond, a, b):
     scope = {"cls": cls, "select": select}
     exec(src, scope)  # one tiny impl per NamedTuple type, generated at compile time
     return scope["impl"]
-
-
-def value_and_grad(target, x):  # pragma: no cover - replaced by the overload
-    """``(log π(x), ∇log π(x))`` for the Numba form of a target.
-
-    The target is a tuple whose layout says which functions the user gave:
-    ``(vg,)``, ``(vg, data)``, ``(logp, grad)`` or ``(logp, grad, data)``.
-    """
-    raise NotImplementedError
-
-
-@overload(value_and_grad)
-def _value_and_grad(target, x):
-    n = len(target)
-    if n == 1:
-        return lambda target, x: target[0](x)
-    if n == 2 and isinstance(target[1], nt.FunctionType):
-        return lambda target, x: (target[0](x), target[1](x))
-    if n == 2:
-        return lambda target, x: target[0](x, target[1])
-    if n == 3:
-        return lambda target, x: (target[0](x, target[2]), target[1](x, target[2]))
-    return None
 
 
 @numba.njit(inline="always")
@@ -235,9 +200,12 @@ def _index_tree(tree, i):
     if not isinstance(tree, nt.BaseNamedTuple):
         return None
     cls = tree.instance_class
-    fields = "".join(f"tree[{k}][i], " for k in range(len(tree)))
+    fields = "".join(
+        (f"index_tree(tree[{k}], i), " if isinstance(t, nt.BaseNamedTuple) else f"tree[{k}][i], ")
+        for k, t in enumerate(tree)
+    )
     src = f"def impl(tree, i):\n    return cls({fields})\n"
-    scope = {"cls": cls}
+    scope = {"cls": cls, "index_tree": index_tree}
     exec(src, scope)
     return scope["impl"]
 
@@ -265,3 +233,19 @@ def _cond(pred, true_fn, false_fn, args):
         return on_false(args)
 
     return impl
+
+
+# -- the target's capabilities, and the table ---------------------------------------------------
+def _bind() -> None:
+    import sys
+
+    from langevin.backends.namespace import bind
+    from langevin.backends.target_access import numba_accessors
+
+    module = sys.modules[__name__]
+    globals().update(numba_accessors(module, _ACCESSOR_TWINS))
+    bind(globals(), "numba")
+
+
+_ACCESSOR_TWINS: dict = {}
+_bind()

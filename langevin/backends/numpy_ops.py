@@ -11,28 +11,6 @@ import numpy as np
 
 name = "numpy"
 
-sqrt = np.sqrt
-exp = np.exp
-log = np.log
-log1p = np.log1p
-expm1 = np.expm1
-abs = np.abs
-sum = np.sum
-dot = np.dot
-minimum = np.minimum
-maximum = np.maximum
-logical_not = np.logical_not
-isfinite = np.isfinite
-zeros_like = np.zeros_like
-inf = np.inf
-nan = np.nan
-cumsum = np.cumsum
-floor = np.floor
-arange = np.arange
-zeros = np.zeros
-max = np.max
-
-
 def all_finite(x):
     return bool(np.all(np.isfinite(x)))
 
@@ -43,19 +21,6 @@ def select(cond, a, b):
 
 def select_tree(cond, a, b):
     return a if cond else b
-
-
-def value_and_grad(target, x):
-    """Call the Numba form of a target from Python (see ``numba_ops.value_and_grad``)."""
-    if len(target) == 1:
-        value, grad = target[0](x)
-    elif len(target) == 2 and callable(target[1]):
-        value, grad = target[0](x), target[1](x)
-    elif len(target) == 2:
-        value, grad = target[0](x, target[1])
-    else:
-        value, grad = target[0](x, target[2]), target[1](x, target[2])
-    return float(value), grad
 
 
 def fori_loop(lower, upper, body, carry, args):
@@ -94,8 +59,23 @@ def take_tree(tree, idx):
 
 
 def index_tree(tree, i):
-    return type(tree)(*(a[i] for a in tree))
+    return type(tree)(*(index_tree(a, i) if hasattr(a, "_fields") else a[i] for a in tree))
 
 
 def cond(pred, true_fn, false_fn, args):
     return true_fn(args) if pred else false_fn(args)
+
+
+# -- the target's capabilities, and the table ---------------------------------------------------
+def _bind() -> None:
+    import sys
+
+    from langevin.backends.namespace import bind
+    from langevin.backends.target_access import python_accessors
+
+    globals().update(python_accessors(sys.modules[__name__], _ACCESSOR_TWINS))
+    bind(globals(), "numpy")
+
+
+_ACCESSOR_TWINS: dict = {}
+_bind()

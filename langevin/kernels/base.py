@@ -1,10 +1,13 @@
 """The kernel contract: frozen parameters, declared noise, portable ``init`` and ``step``.
 
 A kernel is a frozen dataclass of parameters plus two *portable* functions (see
-:mod:`langevin.backends.portable`), written once against the array namespace ``xp``:
+:mod:`langevin.backends.portable`), written once against the array namespace ``xp``
+(:mod:`langevin.backends.namespace`):
 
-``init_math(position, params, target) -> State``
-    What a step reuses (position, log-density, gradient, momentum, ...).
+``init_math(position, noise, params, target) -> State``
+    What a step reuses (position, log-density, gradient, momentum, ...). ``noise`` is what
+    :meth:`Kernel.init_noise` declares (kinetic kernels draw their first momentum), or an
+    empty NamedTuple.
 ``step_math(state, noise, step_size, params, target) -> (State, Info)``
     A deterministic function of its inputs. ``noise`` is a NamedTuple of draws whose
     layout the kernel declares with :meth:`Kernel.noise`; the backend draws it.
@@ -12,21 +15,40 @@ A kernel is a frozen dataclass of parameters plus two *portable* functions (see
 ``step_size`` is its own argument, separate from ``params``, because warm-up adapts it per
 chain and per iteration inside compiled loops, and because a new step size must not mean a
 new compilation. ``params`` holds the kernel's other numbers as a NamedTuple (possibly
-empty); they are runtime arguments too.
+nested: a pytree of fixed-shape arrays, e.g. a network's weights); they are runtime
+arguments too.
 
-States, infos and noises are NamedTuples whose field *annotations* say what each field is
-(:data:`Vector`, :data:`Scalar`, :data:`Flag`): the Numba backend builds its compiled
-signatures from them, the JAX backend needs nothing. Every ``Info`` has at least
-``acceptance_rate`` (1 for kernels without a Metropolis–Hastings correction) and
+States and infos are NamedTuples whose field *annotations* are field kinds of
+:mod:`langevin.spec` (``Vector``, ``Scalar``, ``Flag``, ``Integer``, ``Array(...)``); noise is
+declared with its noise kinds (``Normal``, ``Uniform``, ``Index``). Every ``Info`` has at
+least ``acceptance_rate`` (1 for kernels without a Metropolis–Hastings correction) and
 ``diverging``.
+
+A kernel also declares what it needs and offers, as class attributes: ``requires`` (target
+capabilities, :mod:`langevin.targets.capabilities`), ``backends`` (where it runs),
+``adaptation`` (the warm-up components it opts into, :mod:`langevin.adaptation`) and
+``target_fields`` (the State fields that depend on the target, which a change of target —
+the next tempering stage — recomputes).
 
 Example (a complete toy kernel: a random-walk Metropolis step)::
 
     from typing import NamedTuple
     from dataclasses import dataclass
     from langevin.backends.portable import portable
-    from langevin.kernels.base import Kernel, GradientState, Normal, Uniform, Vector, Scalar
+from langevin.spec import (  # re-exported: kernels import their vocabulary from here or spec
+    Array,
+    Flag,
+    Index,
+    Integer,
+    Normal,
+    Scalar,
+    Uniform,
+    Vector,
+    field_kinds,
+)
+    from langevin.kernels.base import Kernel, GradientState, init_gradient_state
     from langevin.kernels.mh import MHInfo, metropolis_hastings
+    from langevin.spec import Normal, Scalar, Uniform, Vector
 
     class RWNoise(NamedTuple):
         normal: Vector
@@ -62,62 +84,24 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
 from langevin.backends.portable import portable
+from langevin.spec import (  # re-exported: kernels import their vocabulary from here or spec
+    Array,
+    Flag,
+    Index,
+    Integer,
+    Normal,
+    Scalar,
+    Uniform,
+    Vector,
+    field_kinds,
+)
 
 __all__ = [
-    "Kernel", "GradientState", "Vector", "Scalar", "Flag", "Normal", "Uniform",
-    "init_gradient_state", "NoParams", "field_kinds",
+    "Kernel", "GradientState", "Vector", "Scalar", "Flag", "Integer", "Array", "Normal",
+    "Uniform", "Index", "init_gradient_state", "NoParams", "NoNoise", "field_kinds",
 ]  # fmt: skip
 
 xp: Any = None  # bound by each backend (see langevin.backends.portable)
-
-
-class _FieldKind:
-    """A marker used as a NamedTuple field annotation: what a field holds, per chain."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-#: A float vector of the position's length.
-Vector = _FieldKind("Vector")
-#: A float scalar.
-Scalar = _FieldKind("Scalar")
-#: A boolean scalar.
-Flag = _FieldKind("Flag")
-
-
-def field_kinds(cls: type) -> tuple[_FieldKind, ...]:
-    """The :data:`Vector`/:data:`Scalar`/:data:`Flag` annotation of each field of ``cls``."""
-    import sys
-
-    module = vars(sys.modules[cls.__module__])
-    kinds = []
-    for field in cls._fields:
-        kind = cls.__annotations__[field]
-        name = getattr(kind, "__forward_arg__", kind)  # postponed annotations are names
-        if isinstance(name, str):
-            kind = module.get(name, globals().get(name))
-        if not isinstance(kind, _FieldKind):
-            raise TypeError(
-                f"{cls.__name__}.{field} must be annotated Vector, Scalar or Flag; got {kind!r}"
-            )
-        kinds.append(kind)
-    return tuple(kinds)
-
-
-class Normal(NamedTuple):
-    """Declares standard normal draws of ``shape`` (per chain, per step)."""
-
-    shape: tuple
-
-
-class Uniform(NamedTuple):
-    """Declares U[0, 1) draws of ``shape`` (per chain, per step)."""
-
-    shape: tuple
 
 
 class GradientState(NamedTuple):
@@ -132,8 +116,12 @@ class NoParams(NamedTuple):
     """The ``params`` of a kernel whose only parameter is its step size."""
 
 
+class NoNoise(NamedTuple):
+    """The noise of an ``init`` that draws nothing."""
+
+
 @portable
-def init_gradient_state(position, params, target):
+def init_gradient_state(position, noise, params, target):
     """State at ``position``: one value-and-gradient evaluation."""
     logdensity, grad = xp.value_and_grad(target, position)
     return GradientState(position, logdensity, grad)
@@ -144,18 +132,23 @@ class Kernel(abc.ABC):
     """Base of all kernels. Subclasses are frozen dataclasses and final.
 
     Class attributes each kernel sets:
-        State, Info, Noise: NamedTuple classes with annotated fields.
+        State, Info, Noise: NamedTuple classes with fields annotated by field kinds.
         init_math, step_math: portable functions (the kernel's math).
         exact: True when the kernel leaves the target exactly invariant (MH-corrected).
         bias_order: for inexact kernels, the order p of the stationary bias in the step
             size h that theory gives (W2 bias O(h^p)); None for exact kernels.
-        needs_gradient: whether the target must provide a gradient.
-        adapts_step_size: whether warm-up tunes the step size (dual averaging).
         target_acceptance: default target of the acceptance rate during warm-up.
-        adapts_inverse_mass: whether warm-up adapts a diagonal inverse mass matrix per chain
-            (Stan's windowed variance estimates, :mod:`langevin.adaptation.mass_matrix`).
-            Such a kernel's ``params()`` has an ``inverse_mass`` field (a float vector; the
-            driver replaces it per chain) and the kernel has ``inverse_mass_for(dim)``.
+
+    Declarations with defaults:
+        requires: target capabilities the math calls (default: ``value_and_grad``);
+            a target without one is refused before compiling, naming it.
+        backends: the backends the kernel runs on (default both); the other refuses it.
+        adaptation: warm-up components the kernel opts into, e.g.
+            ``(DualAveraging,)`` or ``(DualAveraging, DiagonalMassMatrix)``
+            (:mod:`langevin.adaptation`). ``adapts_step_size`` and ``adapts_inverse_mass``
+            are read off it.
+        target_fields: the State fields that are functions of the target at the position
+            (recomputed, not re-evaluated, when the target changes: tempering stages).
     """
 
     State: ClassVar[type]
@@ -165,10 +158,21 @@ class Kernel(abc.ABC):
     step_math: ClassVar[Any]
     exact: ClassVar[bool]
     bias_order: ClassVar[float | None] = None
-    needs_gradient: ClassVar[bool] = True
-    adapts_step_size: ClassVar[bool] = False
     target_acceptance: ClassVar[float | None] = None
-    adapts_inverse_mass: ClassVar[bool] = False
+    requires: ClassVar[frozenset[str]] = frozenset({"value_and_grad"})
+    backends: ClassVar[frozenset[str]] = frozenset({"numba", "jax"})
+    adaptation: ClassVar[tuple[type, ...]] = ()
+    target_fields: ClassVar[tuple[str, ...]] = ("logdensity", "grad")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        from langevin.adaptation.base import StepSizeAdaptation, WarmupComponent
+
+        cls.adapts_step_size = any(issubclass(c, StepSizeAdaptation) for c in cls.adaptation)
+        cls.adapts_inverse_mass = any(
+            issubclass(c, WarmupComponent) and getattr(c, "adapts_inverse_mass", False)
+            for c in cls.adaptation
+        )
 
     step_size: float
 
@@ -188,7 +192,11 @@ class Kernel(abc.ABC):
 
     @abc.abstractmethod
     def noise(self, dim: int) -> NamedTuple:
-        """The randomness one step consumes: a ``Noise`` of :class:`Normal`/:class:`Uniform`."""
+        """The randomness one step consumes: a ``Noise`` of noise kinds (:mod:`langevin.spec`)."""
+
+    def init_noise(self, dim: int) -> NamedTuple:
+        """The randomness ``init_math`` consumes (default: none)."""
+        return NoNoise()
 
     def params(self) -> NamedTuple:
         """The kernel's parameters other than the step size (runtime values)."""

@@ -58,6 +58,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from langevin.adaptation.dual_averaging import DualAveraging
+from langevin.adaptation.mass_matrix import DiagonalMassMatrix
 from langevin.backends.portable import portable
 from langevin.kernels.base import (
     Flag,
@@ -223,8 +225,7 @@ class HMC(Kernel):
     step_math = staticmethod(hmc_step)
     exact = True
     bias_order = None
-    adapts_step_size = True
-    adapts_inverse_mass = True
+    adaptation = (DualAveraging, DiagonalMassMatrix)
     target_acceptance = 0.8  # Stan's adapt_delta default
 
     def __post_init__(self) -> None:
@@ -259,14 +260,3 @@ class HMC(Kernel):
             integrator.n_stages,
             self.divergence_threshold,
         )
-
-    def inverse_mass_for(self, dim: int) -> np.ndarray:
-        """The diagonal of ``M⁻¹`` for a target of dimension ``dim`` (ones when None)."""
-        if self.inverse_mass is None:
-            return np.ones(dim)
-        if len(self.inverse_mass) != dim:
-            raise ValueError(
-                f"HMC: inverse_mass has {len(self.inverse_mass)} entries but the target has "
-                f"dim={dim}"
-            )
-        return np.array(self.inverse_mass)

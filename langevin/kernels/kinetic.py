@@ -30,8 +30,9 @@ the law they sample differs from π by a bias that vanishes as h → 0:
     with A(t) = (1 − e^{−γt})/γ and φ₂(y) = (y − 1 + e^{−y})/y². (W₁, W₂, W₃) are the exact
     Brownian integrals of ALGORITHMS.md §2b (W₁ at the midpoint time, W₂, W₃ at h, all from
     *one* Brownian path, so they are correlated), sampled exactly by splitting [0, h] at a
-    into two independent pieces (:func:`rm_brownian_integrals`). Two gradient evaluations per
-    step (at x_mid and at x'; the one at x is the state's). Noise: one U[0, 1) and four
+    into two independent pieces
+    (:func:`~langevin.kernels.ou_integrals.rm_brownian_integrals`). Two gradient evaluations
+    per step (at x_mid and at x'; the one at x is the state's). Noise: one U[0, 1) and four
     N(0, I_d). With ∇log π ≡ 0 the step is the exact transition of the diffusion.
 ``"euler"`` (kinetic Langevin Monte Carlo, KLMC: Cheng et al. 2018; Dalalyan & Riou-Durand
     2020; the "kinetic Langevin process with Euler discretization" whose guarantees Yu,
@@ -95,17 +96,11 @@ eigenvalue of the Hessian of −log π (its smoothness and strong convexity). Wi
   (the exponential Euler scheme needs roughly h < 2γ/L when γ ≪ √L). Accuracy needs much
   less than stability: Shen & Lee's analysis uses h ≤ 1/√L, and smaller for a target
   accuracy.
-* :func:`suggest_kinetic_parameters` estimates L and m at one or more points by Lanczos
-  iterations on Hessian-vector products and returns γ by either rule and
-  h = ``step_fraction`` · min(1, γ/√L)/√L (default ``step_fraction`` 0.5), inside every
-  limit above. This is the warm-up the theory supports: without an acceptance rate there
-  is nothing for dual averaging to aim at, so ``sample`` runs a kinetic kernel's warm-up at
-  a fixed step size (burn-in only).
+* :func:`~langevin.kernels.kinetic_tuning.suggest_kinetic_parameters` estimates L and m and
+  suggests γ and h inside every limit above (:mod:`langevin.kernels.kinetic_tuning`).
 
-**Initial momentum.** ``init`` receives no randomness in the kernel contract, so chains start
-at p = 0. The momentum reaches its stationary law N(0, 1/u) at the rate of the OU part,
-e^{−γt} (t = steps × h), which warm-up absorbs. (A draw p ~ N(0, 1/u) at the start would
-need noise in ``init``.)
+**Initial momentum.** ``init`` draws it from its stationary law, p = ξ/√u ~ N(0, 1/u)
+(``init_noise`` declares ξ ~ N(0, I)), so only the position has to travel to stationarity.
 
 References:
     Shen, R. and Lee, Y. T. (2019). The randomized midpoint method for log-concave sampling.
@@ -124,27 +119,18 @@ References:
 
 from __future__ import annotations
 
-import math
 import numbers
 import types
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from langevin.backends.portable import portable
 from langevin.kernels.base import Flag, Kernel, Normal, Scalar, Uniform, Vector
+from langevin.kernels.ou_integrals import _ou_functions, _pair, _phi1, _rm_integrals
 
-__all__ = [
-    "KineticLangevin",
-    "KineticSuggestion",
-    "suggest_kinetic_parameters",
-    "rm_brownian_integrals",
-    "ou_brownian_pair",
-    "DISCRETIZATIONS",
-    "SPLITTINGS",
-]
+__all__ = ["KineticLangevin", "DISCRETIZATIONS", "SPLITTINGS"]
 
 xp: Any = None  # bound by each backend (see langevin.backends.portable)
 
@@ -158,122 +144,6 @@ SPLITTINGS: dict[str, str] = {
 
 _DEFAULT_DISCRETIZATION = "randomized_midpoint"
 _DEFAULT_FRICTION = 2.0
-
-
-# -- exact Ornstein–Uhlenbeck quantities, stable at small γτ -------------------------------------
-# With y = γτ the coefficients below are φ₁(y) = (1 − e^{−y})/y, φ₂(y) = (y − 1 + e^{−y})/y²
-# and G(y) = [(1 − e^{−2y})/2 − (1 − e^{−y})²/y]/y³. φ₁ = −expm1(−y)/y is accurate for every
-# y > 0. φ₂ and G cancel: their closed forms lose ~ε/y and ~12ε/y² relative, and are 0/0 at
-# y = 0; below _SERIES_BELOW their Taylor series (exact coefficients from fractions, highest
-# power first for Horner) are used instead. At the switch the closed forms are good to
-# ~4e-14 relative and the truncated series to 2e-19.
-_SERIES_BELOW = 0.25
-
-
-def _horner(coefficients: list[Fraction]) -> tuple[float, ...]:
-    return tuple(float(c) for c in reversed(coefficients))
-
-
-#: φ₂(y) = Σ (−y)^k/(k+2)!
-_PHI2_SERIES = _horner([Fraction((-1) ** k, math.factorial(k + 2)) for k in range(13)])
-#: G(y) = Σ_{k≥3} (−1)^{k+1} (2^{k−1}(k−3) + 2)/(k+1)! y^{k−3} = 1/12 − y/12 + 17y²/360 − …
-#: (ALGORITHMS.md §2b writes the third term of y³G(y) as y⁵/24; it is 17y⁵/360.)
-_GAP_SERIES = _horner(
-    [
-        Fraction((-1) ** (k + 1) * (2 ** (k - 1) * (k - 3) + 2), math.factorial(k + 1))
-        for k in range(3, 18)
-    ]
-)
-
-
-@portable
-def _phi1(y):
-    """(1 − e^{−y})/y for a scalar y ≥ 0 (1 at y = 0)."""
-    positive = y > 0.0
-    safe = xp.select(positive, y, 1.0)  # no 0/0 in the branch not taken
-    return xp.select(positive, -xp.expm1(-safe) / safe, 1.0)
-
-
-@portable
-def _ou_functions(y):
-    """``(φ₁(y), φ₂(y), G(y))`` for a scalar y ≥ 0 (see above)."""
-    small = y < _SERIES_BELOW
-    ys = xp.minimum(y, _SERIES_BELOW)
-    phi2_series = 0.0
-    for c in _PHI2_SERIES:
-        phi2_series = phi2_series * ys + c
-    gap_series = 0.0
-    for c in _GAP_SERIES:
-        gap_series = gap_series * ys + c
-    positive = y > 0.0
-    safe = xp.select(positive, y, 1.0)
-    m = -xp.expm1(-safe)  # 1 − e^{−y}, accurately
-    phi1 = xp.select(positive, m / safe, 1.0)
-    phi2 = xp.select(small, phi2_series, (safe - m) / (safe * safe))
-    # (1 − E)[(1 + E)/2 − (1 − E)/y] with E = e^{−y}, 1 + E = 2 − m
-    gap = xp.select(small, gap_series, m * (1.0 - 0.5 * m - m / safe) / (safe * safe * safe))
-    return phi1, phi2, gap
-
-
-@portable
-def _pair(tau, y, phi1, phi2, gap, z1, z2):
-    """``(I − J, J)`` on an interval of length τ, y = γτ (see :func:`ou_brownian_pair`)."""
-    root = xp.sqrt(tau)
-    s = y * root * xp.sqrt(gap)
-    return (root * y * phi2) * z1 - s * z2, (root * phi1) * z1 + s * z2
-
-
-@portable
-def ou_brownian_pair(tau, friction, z1, z2):
-    """``(I − J, J)`` for ``I = ∫₀^τ dW_s`` and ``J = ∫₀^τ e^{−γ(τ−s)} dW_s`` (exact joint law).
-
-    ``Var I = τ``, ``Var J = (1 − e^{−2γτ})/(2γ)``, ``Cov(I, J) = (1 − e^{−γτ})/γ``. With
-    y = γτ: ``I = √τ z₁`` and ``J = √τ φ₁(y) z₁ + y √τ √G(y) z₂`` from two independent
-    standard normals ``z1, z2``, where y²τ G(y) = Var J − Cov²/τ (ALGORITHMS.md §2b,
-    "numerically robust way"). ``I − J = √τ y φ₂(y) z₁ − y √τ √G(y) z₂`` is returned
-    directly rather than as a difference, which would cancel when γτ is small. Exact at
-    τ = 0 (both zero).
-    """
-    y = friction * tau
-    phi1, phi2, gap = _ou_functions(y)
-    return _pair(tau, y, phi1, phi2, gap, z1, z2)
-
-
-@portable
-def _rm_integrals(a, b, ya, yb, fa, fb, z1, z2, z3, z4):
-    """:func:`rm_brownian_integrals` from a = αh, b = (1 − α)h, y = γ·(a, b) and the
-    ``_ou_functions`` of ya, yb (which the step needs too)."""
-    d1, j1 = _pair(a, ya, fa[0], fa[1], fa[2], z1, z2)
-    d2, j2 = _pair(b, yb, fb[0], fb[1], fb[2], z3, z4)
-    # 1 − e^{−γ(h−a)} = yb φ₁(yb), without cancellation
-    return d1, d1 + (yb * fb[0]) * j1 + d2, xp.exp(-yb) * j1 + j2
-
-
-@portable
-def rm_brownian_integrals(step_size, alpha, friction, z1, z2, z3, z4):
-    """The Brownian integrals of one randomized-midpoint step, ``(B₁, B₂, B₃)``.
-
-    With a = αh and c_x = √(2u/γ), c_v = √(2γu) (ALGORITHMS.md §2b):
-
-        W₁ = c_x ∫₀^a (1 − e^{−γ(a−s)}) dW_s = c_x B₁,
-        W₂ = c_x ∫₀^h (1 − e^{−γ(h−s)}) dW_s = c_x B₂,
-        W₃ = c_v ∫₀^h e^{−γ(h−s)} dW_s       = c_v B₃,
-
-    one Brownian path for all three. Built from two independent pieces, (I₁, J₁) on [0, a]
-    and (I₂, J₂) on [a, h] (:func:`ou_brownian_pair`), as B₁ = I₁ − J₁,
-    B₂ = (I₁ − J₁) + (1 − e^{−γ(h−a)}) J₁ + (I₂ − J₂), B₃ = e^{−γ(h−a)} J₁ + J₂: no
-    Cholesky factor of the 3 × 3 covariance, which degenerates as α → 0 and α → 1.
-    ``z1 … z4`` are independent standard normals (any common shape).
-    """
-    # b = (1 − α)h, not h − a: one rounding, and no fused multiply-add that one backend's
-    # compiler may form and another not (b is tiny as α → 1, where h − αh cancels)
-    a = alpha * step_size
-    b = (1.0 - alpha) * step_size
-    ya = friction * a
-    yb = friction * b
-    fa = _ou_functions(ya)
-    fb = _ou_functions(yb)
-    return _rm_integrals(a, b, ya, yb, fa, fb, z1, z2, z3, z4)
 
 
 # -- state, info, params ---------------------------------------------------------------------
@@ -291,6 +161,12 @@ class KineticInfo(NamedTuple):
     diverging: Flag
 
 
+class KineticInitNoise(NamedTuple):
+    """The randomness of ``init``: ξ ~ N(0, I) for the first momentum ξ/√u."""
+
+    normal: Vector
+
+
 class KineticParams(NamedTuple):
     """Runtime parameters: friction γ and the diagonal inverse mass u (length 1 or dim)."""
 
@@ -299,8 +175,8 @@ class KineticParams(NamedTuple):
 
 
 @portable
-def kinetic_init(position, params, target):
-    """State at ``position`` with momentum 0 (``init`` has no noise; see the module doc)."""
+def kinetic_init(position, noise, params, target):
+    """State at ``position`` with momentum ``p = ξ/√u ~ N(0, M)`` from ``noise.normal = ξ``."""
     n = params.inverse_mass.shape[0]
     if n != 1 and n != position.shape[0]:
         # shapes are static on every backend: this runs in Python, before any compilation
@@ -309,7 +185,8 @@ def kinetic_init(position, params, target):
             "coordinates; give one entry per coordinate, or a scalar"
         )
     logdensity, grad = xp.value_and_grad(target, position)
-    return KineticState(position, logdensity, grad, xp.zeros_like(position))
+    momentum = noise.normal / xp.sqrt(params.inverse_mass)
+    return KineticState(position, logdensity, grad, momentum)
 
 
 @portable
@@ -487,11 +364,10 @@ class KineticLangevin(Kernel):
             (u_i = Var π(x_i)), which rescales every coordinate to unit scale.
 
     Step size and friction: h of about 0.5/√L and γ = 2√L are a safe start (the splittings
-    are stable for h√(uL) < 2). :func:`suggest_kinetic_parameters` estimates L and m and
-    returns both.
+    are stable for h√(uL) < 2). :func:`~langevin.suggest_kinetic_parameters` estimates L and
+    m and returns both.
 
-    The chains start with momentum 0 (the contract's ``init`` has no noise); warm-up steps
-    bring the momentum to its stationary law at rate e^{−γt}.
+    The chains start with a momentum drawn from its stationary law N(0, M).
 
     Example:
         >>> import langevin
@@ -513,10 +389,12 @@ class KineticLangevin(Kernel):
     Info = KineticInfo
     init_math = staticmethod(kinetic_init)
     exact = False
-    needs_gradient = True
-    adapts_step_size = False
     #: The discretization a concrete class implements (None on the dispatching base).
     discretization_name: ClassVar[str | None] = None
+
+    def init_noise(self, dim: int) -> KineticInitNoise:
+        """The first momentum's standard normal draws (``p = ξ/√u``)."""
+        return KineticInitNoise(Normal((dim,)))
 
     def __new__(cls, *args: Any, **kwargs: Any) -> KineticLangevin:
         if cls is KineticLangevin:
@@ -652,215 +530,3 @@ DISCRETIZATIONS: dict[str, type] = {
 for _name, _letters in SPLITTINGS.items():
     DISCRETIZATIONS[_name] = _splitting_kernel(_name, _letters)
 del _name, _letters
-
-
-# -- step size and friction from the theory ----------------------------------------------------
-class KineticSuggestion(NamedTuple):
-    """What :func:`suggest_kinetic_parameters` found and suggests."""
-
-    step_size: float
-    friction: float
-    #: estimated largest eigenvalue of the Hessian of −log π (smoothness L)
-    smoothness: float
-    #: estimated smallest eigenvalue of that Hessian (strong convexity m; ≤ 0: not convex)
-    strong_convexity: float
-    gradient_evaluations: int
-
-    def kernel(
-        self, discretization: str = _DEFAULT_DISCRETIZATION, **kwargs: Any
-    ) -> KineticLangevin:
-        """A :class:`KineticLangevin` with the suggested step size and friction."""
-        return KineticLangevin(
-            self.step_size, friction=self.friction, discretization=discretization, **kwargs
-        )
-
-
-_FRICTION_RULES = ("shen_lee", "critical")
-
-
-def _hessian_vector_product(target, backend: str | None):
-    """``(hvp(x, v), evaluations per call)``: v ↦ ∇²(−log π)(x) v for the target's form."""
-    use_numba = target.has_numba if backend is None else backend == "numba"
-    if use_numba:
-        if not target.has_numba:
-            raise TypeError(f"{target!r} has no Numba form; use backend='jax'")
-        from langevin.backends import numpy_ops
-
-        fns: tuple = (
-            (target.numba_value_and_grad,)
-            if target.numba_value_and_grad is not None
-            else (target.numba_logdensity, target.numba_grad)
-        )
-        if target.numba_data is not None:
-            fns = (*fns, target.numba_data)
-
-        def grad(x):
-            return np.asarray(numpy_ops.value_and_grad(fns, x)[1], dtype=np.float64)
-
-        def hvp(x, v):
-            # central difference of the gradient: exact for quadratics up to rounding
-            eps = 1e-4 * (1.0 + float(np.max(np.abs(x))))
-            return -(grad(x + eps * v) - grad(x - eps * v)) / (2.0 * eps)
-
-        return hvp, 2
-    if not target.has_jax:
-        raise TypeError(f"{target!r} has no JAX form; use backend='numba'")
-    import jax
-    import jax.numpy as jnp
-
-    grad_fn = jax.grad(target.jax_logdensity)
-
-    @jax.jit
-    def jax_hvp(x, v):
-        return -jax.jvp(grad_fn, (x,), (v,))[1]
-
-    def hvp(x, v):
-        x = jnp.asarray(x)
-        return np.asarray(jax_hvp(x, jnp.asarray(v, dtype=x.dtype)), dtype=np.float64)
-
-    return hvp, 1
-
-
-def _lanczos_extremes(hvp, x: np.ndarray, iterations: int, rng) -> tuple[float, float, int]:
-    """Largest and smallest Ritz values of the Hessian at x after ``iterations`` Lanczos steps
-    (full reorthogonalisation); exact once the Krylov space is invariant (e.g. dim steps on a
-    Gaussian). Ritz values lie inside the spectrum: L is under-, m over-estimated."""
-    dim = x.shape[0]
-    v = rng.standard_normal(dim)
-    v /= np.linalg.norm(v)
-    basis = [v]
-    alphas: list[float] = []
-    betas: list[float] = []
-    calls = 0
-    for _ in range(min(iterations, dim)):
-        w = hvp(x, basis[-1])
-        calls += 1
-        if not np.all(np.isfinite(w)):
-            raise ValueError("position: the gradient is not finite near this point")
-        alpha = float(basis[-1] @ w)
-        alphas.append(alpha)
-        q = np.array(basis)
-        w = w - q.T @ (q @ w)
-        w = w - q.T @ (q @ w)  # twice is enough (Kahan–Parlett)
-        beta = float(np.linalg.norm(w))
-        scale = max(abs(a) for a in alphas) + (max(betas) if betas else 0.0)
-        if beta <= 1e-10 * max(scale, 1e-300) or len(basis) == dim:
-            break
-        betas.append(beta)
-        basis.append(w / beta)
-    t = (
-        np.diag(alphas)
-        + np.diag(betas[: len(alphas) - 1], 1)
-        + np.diag(betas[: len(alphas) - 1], -1)
-    )
-    eig = np.linalg.eigvalsh(t)
-    return float(eig[-1]), float(eig[0]), calls
-
-
-def suggest_kinetic_parameters(
-    target: Any,
-    position: Any,
-    *,
-    friction_rule: str = "shen_lee",
-    step_fraction: float = 0.5,
-    iterations: int = 30,
-    backend: str | None = None,
-    seed: int = 0,
-) -> KineticSuggestion:
-    """Step size and friction for :class:`KineticLangevin` from estimated curvature.
-
-    Estimates the smoothness L (largest eigenvalue of ∇²(−log π)) and the strong convexity
-    m (smallest) at ``position`` by ``iterations`` Lanczos steps on Hessian-vector products
-    (exact ones by ``jax.jvp`` on the JAX form; central differences of the gradient on the
-    Numba form, two gradient evaluations each). Given several points (rows of
-    ``position``, e.g. draws of a short pilot run) it takes the largest L and the smallest m.
-    Then, with unit mass:
-
-    * ``friction = 2√L`` for ``friction_rule="shen_lee"`` (Shen & Lee 2019: γ = 2, u = 1/L,
-      which is unit mass with γ = 2√L; also Cheng et al. 2018), or ``2√m`` for
-      ``"critical"`` (critical damping of the flattest direction; needs m > 0);
-    * ``step_size = step_fraction · min(1, γ/√L) / √L``. With the default 0.5 that is a
-      quarter of the splittings' stability limit 2/√L (Shen & Lee's analysis uses
-      h ≤ 1/√L); the factor min(1, γ/√L) keeps the exponential Euler and randomized
-      midpoint schemes stable when the friction is small against √L (their limits shrink
-      with γ; see the module docstring).
-
-    On a Gaussian target with dim ≤ ``iterations`` the estimates are exact. Elsewhere they
-    are local: L from one point can be too small where the curvature grows away from it,
-    so prefer several points, or a smaller ``step_fraction``.
-
-    Args:
-        target: a :class:`langevin.Target`.
-        position: ``(dim,)`` or ``(n, dim)`` points where the curvature is measured.
-        friction_rule: ``"shen_lee"`` or ``"critical"``.
-        step_fraction: h·√L (> 0).
-        iterations: Lanczos steps per point (≥ 1).
-        backend: ``"numba"`` or ``"jax"``: which form of the target to differentiate
-            (default: the Numba form when there is one).
-        seed: seed of the Lanczos start vector.
-
-    Returns:
-        A :class:`KineticSuggestion`; ``.kernel(discretization)`` builds the kernel.
-
-    Example:
-        >>> import numpy as np, langevin
-        >>> target = langevin.targets.gaussian(3, cov=np.diag([1.0, 0.25, 0.04]))
-        >>> s = langevin.suggest_kinetic_parameters(target, np.zeros(3))
-        >>> round(s.smoothness, 6), round(s.strong_convexity, 6)
-        (25.0, 1.0)
-        >>> round(s.step_size, 6), round(s.friction, 6)
-        (0.1, 10.0)
-        >>> kernel = s.kernel("baoab")
-    """
-    from langevin.targets.base import Target
-
-    if not isinstance(target, Target):
-        raise TypeError(f"target must be a langevin.Target; got {type(target).__name__}")
-    if friction_rule not in _FRICTION_RULES:
-        raise ValueError(f"friction_rule must be one of {_FRICTION_RULES}; got {friction_rule!r}")
-    step_fraction = _check_positive_float("suggest_kinetic_parameters", "step_fraction",
-                                          step_fraction)  # fmt: skip
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
-        raise TypeError(f"iterations must be an int; got {iterations!r}")
-    if iterations < 1:
-        raise ValueError(f"iterations must be at least 1; got {iterations}")
-    if backend not in (None, "numba", "jax"):
-        raise ValueError(f"backend must be None, 'numba' or 'jax'; got {backend!r}")
-    points = np.asarray(position, dtype=np.float64)
-    if points.ndim == 1:
-        points = points[None, :]
-    if points.ndim != 2 or points.shape[1] < 1 or points.shape[0] < 1:
-        raise ValueError(f"position must have shape (dim,) or (n, dim); got {np.shape(position)}")
-    if target.dim is not None and points.shape[1] != target.dim:
-        raise ValueError(f"position has {points.shape[1]} coordinates but the target has "
-                         f"dim={target.dim}")  # fmt: skip
-    if not np.all(np.isfinite(points)):
-        raise ValueError("position must be finite")
-    hvp, per_call = _hessian_vector_product(target, backend)
-    rng = np.random.default_rng(seed)
-    largest, smallest, calls = -np.inf, np.inf, 0
-    for x in points:
-        hi, lo, n = _lanczos_extremes(hvp, np.ascontiguousarray(x), iterations, rng)
-        largest, smallest, calls = max(largest, hi), min(smallest, lo), calls + n
-    if not largest > 0:
-        raise ValueError(
-            f"the estimated largest curvature of −log π is {largest:.3g} <= 0 at position; "
-            "measure it where the target is log-concave"
-        )
-    if friction_rule == "critical":
-        if not smallest > 0:
-            raise ValueError(
-                f"friction_rule='critical' needs m > 0, but the estimated smallest curvature is "
-                f"{smallest:.3g}; use friction_rule='shen_lee'"
-            )
-        friction = 2.0 * math.sqrt(smallest)
-    else:
-        friction = 2.0 * math.sqrt(largest)
-    root = math.sqrt(largest)
-    return KineticSuggestion(
-        step_size=step_fraction * min(1.0, friction / root) / root,
-        friction=friction,
-        smoothness=largest,
-        strong_convexity=smallest,
-        gradient_evaluations=calls * per_call,
-    )

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from langevin.adaptation.dual_averaging import DualAveraging
 from langevin.backends.portable import portable
 from langevin.kernels.base import (
     Flag,
@@ -127,7 +128,6 @@ class ULA(Kernel):
     step_math = staticmethod(ula_step)
     exact = False
     bias_order = 1.0
-    adapts_step_size = False
 
     def noise(self, dim: int) -> ULANoise:
         return ULANoise(Normal((dim,)))
@@ -158,7 +158,7 @@ class MALA(Kernel):
     step_math = staticmethod(mala_step)
     exact = True
     bias_order = None
-    adapts_step_size = True
+    adaptation = (DualAveraging,)
     target_acceptance = 0.574
 
     def noise(self, dim: int) -> MALANoise:

@@ -68,23 +68,23 @@ __all__ = [
 ]
 
 # Feynman–Kac correctors (annealed, product and guided diffusion sampling)
-from langevin.smc import correctors
+from langevin.smc import correctors, diffusion
 from langevin.smc.correctors import (
-    GaussianMixture,
-    Score,
-    VPProcess,
     equally_weighted,
     fkc_anneal,
     fkc_guidance,
     fkc_product,
     fkc_sample,
 )
+from langevin.smc.diffusion import Score, VPProcess
+from langevin.targets.gaussian_mixture_diffusion import GaussianMixture
 
 __all__ += [
     "GaussianMixture",
     "Score",
     "VPProcess",
     "correctors",
+    "diffusion",
     "equally_weighted",
     "fkc_anneal",
     "fkc_guidance",

@@ -56,27 +56,18 @@ standard deviation of the mean is about 6× the i.i.d. ``σ/√N`` for annealing
 10 at N = 20 000 (1 in 28 at N = 50 000) misplaced ~10% of the mass between the product's
 components. Use many particles, and check the spread over a few seeds.
 
-**Forward process.** :class:`VPProcess`, the variance-preserving SDE of Song et al. (2021),
-``f_t(x) = −½ b(t) x``, ``g_t² = b(t)`` with ``b`` linear from ``b_min`` to ``b_max``
-(constant: the Ornstein–Uhlenbeck process). Then ``x_t | x_0 ~ N(α_t x_0, (1 − α_t²) I)``,
-``log α_t = −½ ∫_0^t b``, ``f_t(x) = (∂_t log α_t) x`` and ``∇·f = d ∂_t log α_t``, which does
-not depend on x (the ``(B − 1)∇·f`` term changes the evidence, not the normalised weights).
-
-**Scores** are user functions ``s(x, t) -> ∇log q_t(x)`` (:class:`Score`): a JAX form for
-``backend="jax"`` and a ``numba.njit`` form (optionally with ``data``) for ``backend="numba"``,
-as for :class:`~langevin.targets.Target`. :class:`GaussianMixture` gives exact ones: a
-Gaussian mixture noised by a VP process stays a Gaussian mixture, with means ``α_t μ_k`` and
-covariances ``α_t² Σ_k + (1 − α_t²) I``. It also samples the composed targets exactly: the
-product of two mixtures is a mixture (:meth:`GaussianMixture.product`), and the annealed law
-``q^β / Z`` by rejection from a mixture envelope (:meth:`GaussianMixture.sample_power`).
+**Forward process and scores** (:mod:`langevin.smc.diffusion`): the forward SDE is a
+:class:`~langevin.smc.diffusion.VPProcess`, whose ``∇·f`` does not depend on x (the
+``(B − 1)∇·f`` term changes the evidence, not the normalised weights); the scores are
+:class:`~langevin.smc.diffusion.Score` objects, user functions in a JAX and/or a Numba form.
+A Gaussian-mixture data law has exact ones and exact samples of the composed laws
+(:class:`~langevin.targets.gaussian_mixture_diffusion.GaussianMixture`).
 
 References:
     Skreta, M., Akhound-Sadegh, T., Ohanesian, V., Bondesan, R., Aspuru-Guzik, A., Doucet,
     A., Brekelmans, R., Tong, A. and Neklyudov, K. (2025). Feynman–Kac correctors in
     diffusion: annealing, guidance, and product of experts. ICML 2025 (PMLR 267);
     arXiv:2503.02819.
-    Song, Y., Sohl-Dickstein, J., Kingma, D. P., Kumar, A., Ermon, S. and Poole, B. (2021).
-    Score-based generative modeling through stochastic differential equations. ICLR.
     Del Moral, P. (2004). Feynman–Kac Formulae. Springer.
 """
 
@@ -85,8 +76,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numba
@@ -98,6 +88,7 @@ from numba.extending import overload
 from langevin.backends.portable import make_twin, portable, source_fingerprint
 from langevin.kernels.base import Normal, Vector
 from langevin.smc import resampling
+from langevin.smc.diffusion import Score, VPProcess, _check_real
 from langevin.smc.feynman_kac import (
     FeynmanKac,
     SMCResult,
@@ -107,9 +98,6 @@ from langevin.smc.feynman_kac import (
 )
 
 __all__ = [
-    "VPProcess",
-    "Score",
-    "GaussianMixture",
     "FKCorrector",
     "fkc_sample",
     "fkc_anneal",
@@ -121,185 +109,6 @@ __all__ = [
 xp: Any = None  # bound by each backend (see langevin.backends.portable)
 
 _BACKENDS = ("numba", "jax")
-
-
-# -- the forward process -------------------------------------------------------------------------
-def _check_real(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    if positive and not value > 0:
-        raise ValueError(f"{name} must be positive; got {value!r}")
-    if nonnegative and not value >= 0:
-        raise ValueError(f"{name} must be non-negative; got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class VPProcess:
-    """The variance-preserving forward SDE ``dx = −½ b(t) x dt + √b(t) dW`` on ``[0, T]``.
-
-    ``b(t) = b_min + (b_max − b_min) t / T`` (Song et al. 2021; the defaults 0.1 and 20 on
-    ``[0, 1]`` are theirs). ``x_t | x_0 ~ N(α_t x_0, σ_t² I)`` with
-
-        log α_t = −½ (b_min t + (b_max − b_min) t² / (2T)),      σ_t² = 1 − α_t²,
-
-    and ``f_t(x) = (∂_t log α_t) x = −½ b(t) x``, ``g_t² = b(t)``. With ``b_min = b_max = b``
-    it is the Ornstein–Uhlenbeck process ``dx = −(b/2) x dt + √b dW`` (:meth:`ou`).
-
-    Args:
-        T: the final time, > 0.
-        b_min, b_max: the rate at t = 0 and t = T (non-negative, not both 0).
-
-    Example:
-        >>> p = VPProcess()
-        >>> round(float(p.alpha(1.0) ** 2), 7)       # q_T is N(0, I) up to α_T²
-        4.32e-05
-    """
-
-    T: float = 1.0
-    b_min: float = 0.1
-    b_max: float = 20.0
-
-    def __post_init__(self) -> None:
-        _check_real("T", self.T, positive=True)
-        _check_real("b_min", self.b_min, nonnegative=True)
-        _check_real("b_max", self.b_max, nonnegative=True)
-        if not self.b_min + self.b_max > 0:
-            raise ValueError("b_min and b_max must not both be 0 (no noise is added)")
-
-    @classmethod
-    def ou(cls, rate: float = 2.0, T: float = 5.0) -> VPProcess:
-        """The OU process ``dx = −(rate/2) x dt + √rate dW`` on ``[0, T]`` (default:
-        ``dx = −x dt + √2 dW``, α_T = e^{−5})."""
-        return cls(T=T, b_min=rate, b_max=rate)
-
-    def rate(self, t):
-        """``b(t) = g_t²``."""
-        return self.b_min + (self.b_max - self.b_min) * np.asarray(t) / self.T
-
-    def log_alpha(self, t):
-        """``log α_t``."""
-        t = np.asarray(t, dtype=np.float64)
-        return -0.5 * (self.b_min * t + 0.5 * (self.b_max - self.b_min) * t * t / self.T)
-
-    def alpha(self, t):
-        """``α_t``: the mean of ``x_t`` given ``x_0`` is ``α_t x_0``."""
-        return np.exp(self.log_alpha(t))
-
-    def sigma2(self, t):
-        """``σ_t² = 1 − α_t²``: the variance of ``x_t`` given ``x_0``."""
-        return -np.expm1(2.0 * self.log_alpha(t))
-
-    def params(self) -> np.ndarray:
-        """``(b_min, b_max, T)``: what portable code needs (see ``_log_alpha``)."""
-        return np.array([self.b_min, self.b_max, self.T], dtype=np.float64)
-
-
-@portable
-def _log_alpha(t, process):
-    """``log α_t`` of the VP process with ``process = (b_min, b_max, T)``."""
-    return -0.5 * (process[0] * t + 0.5 * (process[1] - process[0]) * t * t / process[2])
-
-
-# -- scores ----------------------------------------------------------------------------------------
-_F64 = nt.float64
-_VEC = nt.float64[::1]
-
-
-class Score:
-    """A score ``s(x, t) = ∇log q_t(x)`` of a noised law, in a JAX and/or a Numba form.
-
-    * JAX: ``fn(x, t) -> array`` of the shape of ``x``, traceable (``x`` a 1-D array, ``t`` a
-      scalar); runs on ``backend="jax"``.
-    * Numba: a ``numba.njit`` function ``fn(x, t) -> array`` or, with ``data``,
-      ``fn(x, t, data) -> array``: ``x`` a C-contiguous float64 vector, ``t`` a float, the
-      result a new float64 vector. ``data`` (any value Numba can type) is an argument of the
-      compiled loop, not a constant frozen into it; the loop is compiled once per *form*
-      (the Numba types of the scores and their data) and cached on disk.
-
-    Build one with :meth:`from_jax` / :meth:`from_numba`, or take an exact one from
-    :meth:`GaussianMixture.score` (both forms).
-
-    Example:
-        >>> import numba, numpy as np
-        >>> @numba.njit
-        ... def standard(x, t):      # q_t = N(0, I) for every t under a VP process
-        ...     return -x
-        >>> s = Score.from_numba(standard)
-        >>> s.has_numba, s.has_jax
-        (True, False)
-    """
-
-    def __init__(
-        self,
-        *,
-        jax_fn: Callable | None = None,
-        numba_fn: Callable | None = None,
-        numba_data: Any = None,
-        name: str = "score",
-    ) -> None:
-        self.jax_fn = jax_fn
-        self.numba_fn = numba_fn
-        self.numba_data = numba_data
-        self.name = name
-        self._numba_checked: dict = {}
-
-    @classmethod
-    def from_jax(cls, fn: Callable, *, name: str = "score") -> Score:
-        """A score from a JAX function ``fn(x, t) -> ∇log q_t(x)``."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable; got {type(fn).__name__}")
-        return cls(jax_fn=fn, name=name)
-
-    @classmethod
-    def from_numba(cls, fn: Callable, *, data: Any = None, name: str = "score") -> Score:
-        """A score from a ``numba.njit`` function ``fn(x, t)`` (or ``fn(x, t, data)``)."""
-        from numba.core.registry import CPUDispatcher
-
-        if not isinstance(fn, CPUDispatcher):
-            raise TypeError(
-                "fn must be a numba.njit function (the Numba backend calls it from compiled "
-                f"code); got {type(fn).__name__}. Decorate it with @numba.njit, or use "
-                "Score.from_jax for a JAX function."
-            )
-        return cls(numba_fn=fn, numba_data=data, name=name)
-
-    @property
-    def has_jax(self) -> bool:
-        return self.jax_fn is not None
-
-    @property
-    def has_numba(self) -> bool:
-        return self.numba_fn is not None
-
-    def _numba_entry(self):
-        """``((fn,) or (fn, data), its Numba type)``, the function compiled for its signature."""
-        data = self.numba_data
-        args = (_VEC, _F64) if data is None else (_VEC, _F64, numba.typeof(data))
-        sig = _VEC(*args)
-        if sig not in self._numba_checked:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-                    self.numba_fn.compile(sig)
-            except Exception as exc:
-                raise TypeError(
-                    f"score {self.name!r}: the numba function could not be compiled for the "
-                    f"signature {sig} (x: 1-D C-contiguous float64 array, t: float64"
-                    + ("" if data is None else f", data: {numba.typeof(data)}")
-                    + f"; it must return a float64 array). Numba said: {exc}"
-                ) from exc
-            self._numba_checked[sig] = True
-        if data is None:
-            return (self.numba_fn,), nt.Tuple((nt.FunctionType(sig),))
-        return (self.numba_fn, data), nt.Tuple((nt.FunctionType(sig), numba.typeof(data)))
-
-    def __repr__(self) -> str:
-        forms = [f for f, ok in (("jax", self.has_jax), ("numba", self.has_numba)) if ok]
-        return f"Score({self.name!r}, backends={forms})"
 
 
 def _combined_score_py(scores, betas, x, t):
@@ -455,7 +264,7 @@ def _check_scores_betas(scores, betas) -> tuple[tuple, np.ndarray]:
     for i, s in enumerate(scores):
         if not isinstance(s, Score):
             raise TypeError(
-                f"scores[{i}] must be a langevin.smc.correctors.Score (Score.from_jax, "
+                f"scores[{i}] must be a langevin.smc.Score (Score.from_jax, "
                 f"Score.from_numba or GaussianMixture.score); got {type(s).__name__}"
             )
     if isinstance(betas, numbers.Real) and not isinstance(betas, bool):
@@ -656,7 +465,7 @@ def fkc_sample(
         in practice (0.75 in one run at 200 steps, β = 3, 1-D Gaussian): not validated.
 
     Example:
-        >>> import numpy as np
+        >>> from langevin.smc import GaussianMixture
         >>> data = GaussianMixture([0.7, 0.3], [[-1.0], [2.0]], [[[0.3]], [[0.3]]])
         >>> result = fkc_anneal(data.score(), 2.0, 500, dim=1, n_steps=100, seed=0)
         >>> x = equally_weighted(result, seed=1)
@@ -724,268 +533,3 @@ def equally_weighted(
     u = rng.random(resampling.uniforms_needed(scheme, n))
     ancestors = resampling.resample(scheme, result.log_weights, u, log=True)
     return x[ancestors]
-
-
-# -- Gaussian mixtures: exact noised scores and exact samples of the composed laws -----------------
-class MixtureData(NamedTuple):
-    """The Numba/JAX data of a mixture score: log-weights, means, eigenvectors and
-    eigenvalues of the covariances, the process's ``(b_min, b_max, T)``."""
-
-    log_weights: np.ndarray
-    means: np.ndarray
-    eigvecs: np.ndarray
-    eigvals: np.ndarray
-    process: np.ndarray
-
-
-@numba.njit(cache=True)
-def _mixture_score_numba(x, t, data):
-    """``∇log q_t(x)`` for ``q_t = Σ_k w_k N(α_t μ_k, α_t² Σ_k + σ_t² I)`` (VP-noised mixture).
-
-    With ``Σ_k = V_k diag(λ_k) V_kᵀ`` the noised covariance is ``V_k diag(α² λ_k + σ²) V_kᵀ``:
-    ``z = V_kᵀ (x − α μ_k)``, ``ℓ_k = log w_k − ½ Σ log(α² λ + σ²) − ½ Σ z² / (α² λ + σ²)``,
-    score ``Σ_k r_k (−V_k (z / (α² λ + σ²)))`` with responsibilities ``r_k = softmax(ℓ)_k``,
-    accumulated by a running log-sum-exp (one pass; finite far from every mode). Element
-    loops: for the small d of these targets, BLAS calls and temporaries cost more than the
-    arithmetic (1.15 µs per call with ``np.dot`` at d = 1, K = 1).
-    """
-    log_weights, means, eigvecs, eigvals, process = data
-    log_alpha = -0.5 * (process[0] * t + 0.5 * (process[1] - process[0]) * t * t / process[2])
-    alpha = math.exp(log_alpha)
-    sigma2 = -math.expm1(2.0 * log_alpha)
-    n_comp, dim = means.shape
-    u = np.empty(dim)
-    out = np.zeros(dim)
-    top = -np.inf
-    total = 0.0
-    for k in range(n_comp):
-        ell = log_weights[k]
-        for j in range(dim):
-            z = 0.0
-            for i in range(dim):
-                z += eigvecs[k, i, j] * (x[i] - alpha * means[k, i])
-            var = alpha * alpha * eigvals[k, j] + sigma2
-            u[j] = z / var
-            ell -= 0.5 * (math.log(var) + z * u[j])
-        new_top = max(top, ell)
-        shrink = math.exp(top - new_top)
-        e = math.exp(ell - new_top)
-        total = total * shrink + e
-        for i in range(dim):
-            g = 0.0
-            for j in range(dim):
-                g += eigvecs[k, i, j] * u[j]
-            out[i] = out[i] * shrink - e * g
-        top = new_top
-    for i in range(dim):
-        out[i] /= total
-    return out
-
-
-def _mixture_score_jax(x, t, data):
-    """The JAX form of :func:`_mixture_score_numba` (vectorised over components)."""
-    import jax
-    import jax.numpy as jnp
-
-    log_weights, means, eigvecs, eigvals, process = data
-    log_alpha = -0.5 * (process[0] * t + 0.5 * (process[1] - process[0]) * t * t / process[2])
-    alpha = jnp.exp(log_alpha)
-    sigma2 = -jnp.expm1(2.0 * log_alpha)
-    z = jnp.einsum("ki,kij->kj", x[None, :] - alpha * means, eigvecs)
-    var = alpha * alpha * eigvals + sigma2
-    u = z / var
-    ell = log_weights - 0.5 * jnp.sum(jnp.log(var) + z * u, axis=1)
-    r = jax.nn.softmax(ell)
-    return -jnp.einsum("k,kij,kj->i", r, eigvecs, u)
-
-
-class GaussianMixture:
-    """A Gaussian mixture ``q_0 = Σ_k w_k N(μ_k, Σ_k)`` as the data law of a VP diffusion.
-
-    Its noised law ``q_t = Σ_k w_k N(α_t μ_k, α_t² Σ_k + σ_t² I)`` is again a mixture
-    (:meth:`noised`), so the score is exact (:meth:`score`, both backends). Exact samples of
-    the composed laws the correctors target: :meth:`sample` (``q``), :meth:`product` (the
-    normalised product of two mixtures is the mixture of the K₁K₂ pairwise Gaussian
-    products), :meth:`sample_power` (``q^β / Z`` by rejection).
-
-    Args:
-        weights: (K,) positive, summing to 1.
-        means: (K, d).
-        covs: (K, d, d) symmetric positive definite.
-
-    Example:
-        >>> m = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [[[1.0]], [[1.0]]])
-        >>> m.dim, m.n_components
-        (1, 2)
-    """
-
-    def __init__(self, weights, means, covs) -> None:
-        weights = np.asarray(weights, dtype=np.float64)
-        means = np.asarray(means, dtype=np.float64)
-        covs = np.asarray(covs, dtype=np.float64)
-        if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
-            raise ValueError(f"means must be a non-empty (K, d) array; got shape {means.shape}")
-        k, d = means.shape
-        if weights.shape != (k,):
-            raise ValueError(f"weights must have shape ({k},); got {weights.shape}")
-        if not np.all(np.isfinite(weights) & (weights > 0)) or abs(weights.sum() - 1) > 1e-10:
-            raise ValueError(f"weights must be positive and sum to 1; got {weights}")
-        if covs.shape != (k, d, d):
-            raise ValueError(f"covs must have shape ({k}, {d}, {d}); got {covs.shape}")
-        if not np.all(np.isfinite(means)) or not np.all(np.isfinite(covs)):
-            raise ValueError("means and covs must be finite")
-        eigvals = np.empty((k, d))
-        eigvecs = np.empty((k, d, d))
-        for j in range(k):
-            if not np.allclose(covs[j], covs[j].T, rtol=1e-10, atol=1e-14):
-                raise ValueError(f"covs[{j}] must be symmetric")
-            vals, vecs = np.linalg.eigh(covs[j])
-            if not vals.min() > 0:
-                raise ValueError(f"covs[{j}] must be positive definite; eigenvalues {vals}")
-            eigvals[j], eigvecs[j] = vals, vecs
-        self.weights = weights
-        self.means = np.ascontiguousarray(means)
-        self.covs = np.ascontiguousarray(covs)
-        self.eigvals = np.ascontiguousarray(eigvals)
-        self.eigvecs = np.ascontiguousarray(eigvecs)
-
-    @classmethod
-    def from_target(cls, target) -> GaussianMixture:
-        """The mixture of a :func:`langevin.targets.gaussian_mixture` target."""
-        comps = getattr(target, "components", None)
-        if comps is None:
-            raise TypeError("target must come from langevin.targets.gaussian_mixture")
-        return cls(comps["weights"], comps["means"], comps["covs"])
-
-    @property
-    def dim(self) -> int:
-        return self.means.shape[1]
-
-    @property
-    def n_components(self) -> int:
-        return self.means.shape[0]
-
-    def mean(self) -> np.ndarray:
-        return self.weights @ self.means
-
-    def cov(self) -> np.ndarray:
-        m = self.mean()
-        second = np.einsum("k,kij->ij", self.weights,
-                           self.covs + self.means[:, :, None] * self.means[:, None, :])  # fmt: skip
-        return second - np.outer(m, m)
-
-    def noised(self, process: VPProcess, t: float) -> GaussianMixture:
-        """The law ``q_t`` of ``x_t`` when ``x_0 ~`` this mixture."""
-        a, s2 = float(process.alpha(t)), float(process.sigma2(t))
-        return GaussianMixture(self.weights, a * self.means,
-                               a * a * self.covs + s2 * np.eye(self.dim))  # fmt: skip
-
-    def _component_logpdf(self, x: np.ndarray) -> np.ndarray:
-        """``log N(x_n; μ_k, Σ_k)``, shape (n, K)."""
-        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        z = np.einsum("nkd,kde->nke", x[:, None, :] - self.means[None], self.eigvecs)
-        quad = np.sum(z * z / self.eigvals[None], axis=2)
-        logdet = np.sum(np.log(self.eigvals), axis=1)
-        return -0.5 * (quad + logdet[None] + self.dim * math.log(2 * math.pi))
-
-    def logpdf(self, x) -> np.ndarray:
-        """``log q(x_n)`` for points ``x`` (n, d)."""
-        from scipy.special import logsumexp
-
-        return logsumexp(self._component_logpdf(x) + np.log(self.weights)[None], axis=1)
-
-    def sample(self, n: int, seed=None) -> np.ndarray:
-        """n independent draws (n, d)."""
-        n = _check_positive_int("n", n)
-        rng = np.random.default_rng(seed)
-        k = rng.choice(self.n_components, size=n, p=self.weights)
-        z = rng.standard_normal((n, self.dim))
-        scale = self.eigvecs * np.sqrt(self.eigvals)[:, None, :]  # V diag(√λ)
-        return self.means[k] + np.einsum("nij,nj->ni", scale[k], z)
-
-    def product(self, other: GaussianMixture) -> GaussianMixture:
-        """The normalised product ``q · q' / Z`` (exact: a mixture of K·K' Gaussians).
-
-        ``N(μ, Σ) N(μ', Σ') = N(μ; μ', Σ + Σ') N(m, C)`` with ``C = (Σ⁻¹ + Σ'⁻¹)⁻¹``,
-        ``m = C (Σ⁻¹ μ + Σ'⁻¹ μ')``; the pair's weight is ``w_k w'_j N(μ_k; μ'_j, Σ_k + Σ'_j)``.
-        """
-        if not isinstance(other, GaussianMixture) or other.dim != self.dim:
-            raise ValueError("other must be a GaussianMixture of the same dimension")
-        weights, means, covs = [], [], []
-        d = self.dim
-        for k in range(self.n_components):
-            for j in range(other.n_components):
-                pk = np.linalg.inv(self.covs[k])
-                pj = np.linalg.inv(other.covs[j])
-                c = np.linalg.inv(pk + pj)
-                c = 0.5 * (c + c.T)
-                means.append(c @ (pk @ self.means[k] + pj @ other.means[j]))
-                covs.append(c)
-                s = self.covs[k] + other.covs[j]
-                r = self.means[k] - other.means[j]
-                _, logdet = np.linalg.slogdet(2 * math.pi * s)
-                weights.append(math.log(self.weights[k] * other.weights[j])
-                               - 0.5 * (logdet + r @ np.linalg.solve(s, r)))  # fmt: skip
-        lw = np.array(weights)
-        w = np.exp(lw - lw.max())
-        return GaussianMixture(w / w.sum(), np.array(means).reshape(-1, d), np.array(covs))
-
-    def _power_envelope(self, beta: float):
-        """``(log v_k C_k, component covariances Σ_k/β)`` of the envelope
-        ``E(x) = Σ_k v_k N(x; μ_k, Σ_k)^β = Σ_k v_k C_k N(x; μ_k, Σ_k/β) ≥ q(x)^β``."""
-        d = self.dim
-        logdet = np.sum(np.log(self.eigvals), axis=1)
-        # C_k = ∫ N(μ_k, Σ_k)^β = (2π)^{−d(β−1)/2} det Σ_k^{−(β−1)/2} β^{−d/2}
-        log_c = -0.5 * d * (beta - 1) * math.log(2 * math.pi) - 0.5 * (beta - 1) * logdet
-        log_c = log_c - 0.5 * d * math.log(beta)
-        # β ≥ 1: (Σ w f)^β ≤ Σ w f^β (Jensen); β ≤ 1: (Σ a)^β ≤ Σ a^β (subadditivity), a = w f
-        log_v = np.log(self.weights) * (1.0 if beta >= 1 else beta)
-        return log_v + log_c, log_v
-
-    def sample_power(self, beta: float, n: int, seed=None) -> np.ndarray:
-        """n independent exact draws from ``q^β / ∫ q^β`` (the annealed law), by rejection.
-
-        Envelope ``E = Σ_k v_k N(μ_k, Σ_k)^β ≥ q^β`` with ``v_k = w_k`` for β ≥ 1 (Jensen:
-        ``(Σ w_k f_k)^β ≤ Σ w_k f_k^β``) and ``v_k = w_k^β`` for β < 1 (subadditivity of
-        ``u^β``); ``N(μ, Σ)^β`` is ``C_k N(μ_k, Σ_k/β)``, so E is a mixture to draw from;
-        accept with probability ``q(x)^β / E(x) ≤ 1``.
-        """
-        beta = _check_real("beta", beta, positive=True)
-        n = _check_positive_int("n", n)
-        rng = np.random.default_rng(seed)
-        log_mass, log_v = self._power_envelope(beta)
-        probs = np.exp(log_mass - log_mass.max())
-        probs /= probs.sum()
-        proposal = GaussianMixture(probs, self.means, self.covs / beta)
-        from scipy.special import logsumexp
-
-        out: list[np.ndarray] = []
-        have = 0
-        while have < n:
-            m = max(2 * (n - have), 1000)
-            x = proposal.sample(m, rng)
-            comp = self._component_logpdf(x)
-            log_q = logsumexp(comp + np.log(self.weights)[None], axis=1)
-            log_env = logsumexp(beta * comp + log_v[None], axis=1)
-            keep = np.log(rng.random(m)) < beta * log_q - log_env
-            out.append(x[keep])
-            have += int(keep.sum())
-        return np.concatenate(out)[:n]
-
-    def score(self, process: VPProcess | None = None, *, name: str = "mixture") -> Score:
-        """The exact score ``∇log q_t`` of this mixture noised by ``process`` (both forms)."""
-        process = VPProcess() if process is None else process
-        if not isinstance(process, VPProcess):
-            raise TypeError(f"process must be a VPProcess; got {type(process).__name__}")
-        data = MixtureData(np.log(self.weights), self.means, self.eigvecs, self.eigvals,
-                           process.params())  # fmt: skip
-
-        def jax_fn(x, t):
-            import jax.numpy as jnp
-
-            return _mixture_score_jax(x, t, MixtureData(*(jnp.asarray(a, x.dtype) for a in data)))
-
-        score = Score(jax_fn=jax_fn, numba_fn=_mixture_score_numba, numba_data=data, name=name)
-        score.mixture = self
-        score.process = process
-        return score

@@ -64,9 +64,9 @@ def normal_target(mean, cov, name: str = "normal") -> Target:
     constant = -0.5 * d * math.log(2 * math.pi) - float(np.sum(np.log(np.diag(chol))))
     return Target(
         dim=d,
-        jax_logdensity=_normal_jax(mean, precision, constant),
-        numba_value_and_grad=_normal_value_and_grad,
-        numba_data=(mean, precision, constant),
+        jax={"logdensity": _normal_jax(mean, precision, constant)},
+        numba={"value_and_grad": _normal_value_and_grad},
+        data=(mean, precision, constant),
         name=name,
     )
 
@@ -128,9 +128,9 @@ def logistic_regression_model(X, y, prior_scale: float = 1.0) -> TemperedTarget:
     p = X.shape[1]
     likelihood = Target(
         dim=p,
-        jax_logdensity=_logistic_jax(X, y, 0.0),
-        numba_value_and_grad=_logistic_value_and_grad,
-        numba_data=(X, y, 0.0),
+        jax={"logdensity": _logistic_jax(X, y, 0.0)},
+        numba={"value_and_grad": _logistic_value_and_grad},
+        data=(X, y, 0.0),
         name="logistic_likelihood",
     )
     prior = normal_target(np.zeros(p), np.full(p, prior_scale**2), name="logistic_prior")

@@ -83,13 +83,15 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from langevin.backends.portable import make_twin, portable, source_fingerprint
-from langevin.kernels.base import Kernel, field_kinds
+from langevin.kernels.base import Kernel
 from langevin.smc import resampling
 from langevin.smc._compile import twin
 from langevin.smc.feynman_kac import FeynmanKac, GeneratorNoise, smc
 from langevin.smc.resampling import log_sum_exp
 from langevin.smc.trace import SMCTrace
+from langevin.spec import empty_noise
 from langevin.targets.base import Target
+from langevin.targets.capabilities import register_combinator
 
 __all__ = ["TemperedTarget", "GaussianReference", "tempered_smc", "next_increment"]
 
@@ -100,36 +102,50 @@ FEEDBACK_GAIN = 2.0
 _BISECTION_STEPS = 60
 
 
-# -- the tempered target, written once ---------------------------------------------------------
-# A tempered target is the 4-tuple (β, reference, prior, likelihood): on Numba a plain tuple
-# whose entries are target forms (prior None when the reference is the prior), which the
-# namespace's value_and_grad learns below; on JAX the callable NamedTuple JaxTempered.
-_BETA, _REFERENCE, _PRIOR, _LIKELIHOOD = 0, 1, 2, 3
+# -- the tempered target, written once: a target combinator --------------------------------
+# π_β is the form tuple (tag, reference, likelihood) when the reference is the prior, and
+# (tag, reference, prior, likelihood) for a Gaussian reference; the tag carries β (a runtime
+# value) and its class selects the portable implementations registered below, which the
+# namespaces of both backends dispatch to (langevin.targets.capabilities).
+class PriorTempered(NamedTuple):
+    """Tag of ``log π_β = log p + β log L`` (reference = prior)."""
+
+    beta: float
+
+
+class ReferenceTempered(NamedTuple):
+    """Tag of ``log π_β = (1 − β) log ρ + β (log p + log L)``."""
+
+    beta: float
 
 
 @portable
 def prior_tempered_value_and_grad(target, x):
     """``log p(x) + β log L(x)`` and its gradient (reference = prior)."""
-    lp, gp = xp.value_and_grad(target[_REFERENCE], x)
-    ll, gl = xp.value_and_grad(target[_LIKELIHOOD], x)
-    beta = target[_BETA]
+    lp, gp = xp.value_and_grad(target[1], x)
+    ll, gl = xp.value_and_grad(target[2], x)
+    beta = target[0].beta
     return lp + beta * ll, gp + beta * gl
 
 
 @portable
 def reference_tempered_value_and_grad(target, x):
     """``(1 − β) log ρ(x) + β (log p(x) + log L(x))`` and its gradient."""
-    lr, gr = xp.value_and_grad(target[_REFERENCE], x)
-    lp, gp = xp.value_and_grad(target[_PRIOR], x)
-    ll, gl = xp.value_and_grad(target[_LIKELIHOOD], x)
-    beta = target[_BETA]
+    lr, gr = xp.value_and_grad(target[1], x)
+    lp, gp = xp.value_and_grad(target[2], x)
+    ll, gl = xp.value_and_grad(target[3], x)
+    beta = target[0].beta
     return (1.0 - beta) * lr + beta * (lp + ll), (1.0 - beta) * gr + beta * (gp + gl)
+
+
+register_combinator(PriorTempered, value_and_grad=prior_tempered_value_and_grad)
+register_combinator(ReferenceTempered, value_and_grad=reference_tempered_value_and_grad)
 
 
 @portable
 def prior_log_increment(target, x):
     """``ℓ(x) = log L(x)``, or −inf where x or ℓ is not finite (the particle gets weight 0)."""
-    ll, _ = xp.value_and_grad(target[_LIKELIHOOD], x)
+    ll, _ = xp.value_and_grad(target[2], x)
     ok = xp.all_finite(x) & xp.isfinite(ll)
     return xp.select(ok, ll, -xp.inf)
 
@@ -137,64 +153,12 @@ def prior_log_increment(target, x):
 @portable
 def reference_log_increment(target, x):
     """``ℓ(x) = log p(x) + log L(x) − log ρ(x)``, −inf where not finite."""
-    lr, _ = xp.value_and_grad(target[_REFERENCE], x)
-    lp, _ = xp.value_and_grad(target[_PRIOR], x)
-    ll, _ = xp.value_and_grad(target[_LIKELIHOOD], x)
+    lr, _ = xp.value_and_grad(target[1], x)
+    lp, _ = xp.value_and_grad(target[2], x)
+    ll, _ = xp.value_and_grad(target[3], x)
     value = lp + ll - lr
     ok = xp.all_finite(x) & xp.isfinite(value)
     return xp.select(ok, value, -xp.inf)
-
-
-def _is_tempered_form(target) -> bool:
-    """Numba type test: ``(float, target form, target form or None, target form)``."""
-    from numba import types as nt
-
-    return (
-        isinstance(target, nt.BaseTuple)
-        and not isinstance(target, nt.BaseNamedTuple)
-        and len(target) == 4
-        and isinstance(target[_BETA], nt.Float)
-        and isinstance(target[_REFERENCE], nt.BaseTuple)
-        and isinstance(target[_LIKELIHOOD], nt.BaseTuple)
-    )
-
-
-def _register_numba_form() -> None:
-    """Teach ``numba_ops.value_and_grad`` the tempered form (an extra overload: the
-    namespace's own one matches target tuples of length 1 to 3 only)."""
-    from numba import types as nt
-    from numba.extending import overload
-
-    from langevin.backends import numba_ops
-
-    prior_vg = twin(prior_tempered_value_and_grad, "numba")
-    reference_vg = twin(reference_tempered_value_and_grad, "numba")
-
-    @overload(numba_ops.value_and_grad)
-    def _tempered_value_and_grad(target, x):
-        if not _is_tempered_form(target):
-            return None
-        if isinstance(target[_PRIOR], nt.NoneType):
-            return lambda target, x: prior_vg(target, x)
-        return lambda target, x: reference_vg(target, x)
-
-
-_NUMBA_FORM_REGISTERED = False
-
-
-class JaxTempered(NamedTuple):
-    """JAX form of ``π_β``: a callable ``x -> (log π_β(x), ∇log π_β(x))`` (what the JAX
-    namespace's ``value_and_grad`` calls), built inside a jitted function (β traced)."""
-
-    beta: Any
-    reference: Any
-    prior: Any
-    likelihood: Any
-
-    def __call__(self, x):
-        if self.prior is None:
-            return twin(prior_tempered_value_and_grad, "jax")(self, x)
-        return twin(reference_tempered_value_and_grad, "jax")(self, x)
 
 
 # -- the adaptive exponent ---------------------------------------------------------------------
@@ -299,14 +263,15 @@ class TemperedTarget:
 
 
 # -- per-particle stages on each backend -------------------------------------------------------
-def _stage_chunk(lo, hi, positions, noise, n_steps, step_size, params, target,
+def _stage_chunk(lo, hi, positions, init_noise, noise, n_steps, step_size, params, target,
                  out_position, out_ell, out_acceptance, out_diverging):  # fmt: skip
     """Numba loop template: particles ``lo..hi−1``: init at π_β, ``n_steps`` kernel steps,
     ℓ at the end. ``kernel_init``, ``kernel_step`` and ``log_increment`` are bound per kernel
     and target variant (twin overrides)."""
     dim = positions.shape[1]
     for n in range(lo, hi):
-        state = kernel_init(positions[n], params, target)  # noqa: F821
+        state = kernel_init(positions[n], xp.index_tree(init_noise, n), params,  # noqa: F821
+                            target)  # fmt: skip
         particle_noise = xp.index_tree(noise, n)
         acceptance = 0.0
         diverging = False
@@ -335,36 +300,27 @@ class _NumbaStage:
     _LOOPS: ClassVar[dict] = {}
 
     def __init__(self, target: TemperedTarget, kernel: Kernel, reference) -> None:
-        global _NUMBA_FORM_REGISTERED
         import numba
         from numba import types as nt
         from numba.core.errors import NumbaExperimentalFeatureWarning, NumbaWarning
 
         from langevin.backends import numba_backend, numba_ops
 
-        if not _NUMBA_FORM_REGISTERED:
-            _register_numba_form()
-            _NUMBA_FORM_REGISTERED = True
         dim = target.dim
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-            lik_fns, lik_t = numba_backend._target_form(target.likelihood, dim)
-            prior_fns, prior_t = numba_backend._target_form(target.prior, dim)
-            if reference is None:
-                ref_fns, ref_t, pr_fns, pr_t = prior_fns, prior_t, None, nt.none
-            else:
-                ref_fns, ref_t = numba_backend._target_form(reference, dim)
-                pr_fns, pr_t = prior_fns, prior_t
-        self.forms = (ref_fns, pr_fns, lik_fns)
-        target_t = nt.Tuple([nt.float64, ref_t, pr_t, lik_t])
+            parts = [target.prior, target.likelihood]
+            if reference is not None:
+                parts.insert(0, reference)
+            forms = [numba_backend.bind_target(t, dim) for t in parts]
+        self.tag = PriorTempered if reference is None else ReferenceTempered
+        self.forms = tuple(f.build(f.data) for f in forms)
+        target_t = nt.Tuple([numba.typeof(self.tag(0.0)), *(f.numba_type for f in forms)])
         kernel_cls = type(kernel)
-        kinds = field_kinds(kernel_cls.Noise)
-        noise_types = [_numba_array(3 if k.name == "Vector" else 2) for k in kinds]
-        if all(t == noise_types[0] for t in noise_types):  # how Numba types homogeneous ones
-            noise_t = nt.NamedUniTuple(noise_types[0], len(noise_types), kernel_cls.Noise)
-        else:
-            noise_t = nt.NamedTuple(noise_types, kernel_cls.Noise)
-        params_t = numba.typeof(numba_backend._as_params(kernel_cls.example().params()))
+        self.init_spec = kernel.init_noise(dim)
+        init_noise_t = numba.typeof(empty_noise(self.init_spec, (1,)))
+        noise_t = numba.typeof(empty_noise(kernel.noise(dim), (1, 1)))
+        params_t = numba.typeof(numba_backend._cast_tree(kernel_cls.example().params()))
         variant = "prior" if reference is None else "reference"
         key = (kernel_cls, variant, target_t, noise_t, params_t)
         if key not in self._LOOPS:
@@ -376,8 +332,8 @@ class _NumbaStage:
                 "log_increment": make_twin(increment, numba_ops, numba.njit, memo),
             }
             sig = nt.void(
-                nt.int64, nt.int64, _numba_array(2), noise_t, nt.int64, nt.float64, params_t,
-                target_t, _numba_array(2), _numba_array(1), _numba_array(1),
+                nt.int64, nt.int64, _numba_array(2), init_noise_t, noise_t, nt.int64, nt.float64,
+                params_t, target_t, _numba_array(2), _numba_array(1), _numba_array(1),
                 nt.Array(nt.boolean, 1, "C"),
             )  # fmt: skip
             fingerprint = source_fingerprint(
@@ -408,17 +364,20 @@ class _NumbaStage:
         out_ell = np.empty(n)
         out_acc = np.empty(n)
         out_div = np.zeros(n, dtype=bool)
-        ref, prior, lik = self.forms
-        target = (float(beta), ref, prior, lik)
+        target = (self.tag(float(beta)), *self.forms)
         from langevin.backends import numba_backend
 
-        params = numba_backend._as_params(params)
-        noise = type(noise)(*(np.ascontiguousarray(a, dtype=np.float64) for a in noise))
+        params = numba_backend._cast_tree(params)
+        noise = numba_backend._cast_tree(noise)
+        # the kernel restarts from init at every stage, with zero init noise (a kinetic
+        # kernel's momentum starts at 0)
+        init_noise = empty_noise(self.init_spec, (n,))
         workers = min(os.cpu_count() or 1, max(1, n // 64))
         bounds = np.linspace(0, n, workers + 1).astype(int)
 
         def chunk(i):
-            self.loop(int(bounds[i]), int(bounds[i + 1]), positions, noise, int(n_steps),
+            self.loop(int(bounds[i]), int(bounds[i + 1]), positions, init_noise, noise,
+                      int(n_steps),
                       float(step_size), params, target, out_position, out_ell, out_acc,
                       out_div)  # fmt: skip
 
@@ -462,20 +421,24 @@ class _JaxStage:
                np.dtype(dtype).name)  # fmt: skip
         self.dtype = dtype
         if key not in target._cache:
-            lik_vg = jax.value_and_grad(target.likelihood.jax_logdensity)
-            prior_vg = jax.value_and_grad(target.prior.jax_logdensity)
-            if reference is None:
-                ref_vg, pr_vg = prior_vg, None
-                increment = twin(prior_log_increment, "jax")
-            else:
-                ref_vg, pr_vg = jax.value_and_grad(reference.jax_logdensity), prior_vg
-                increment = twin(reference_log_increment, "jax")
+            from langevin.backends import jax_backend
+
+            parts = [target.prior, target.likelihood]
+            if reference is not None:
+                parts.insert(0, reference)
+            forms = tuple(jax_backend.bind_target(t).build(None) for t in parts)
+            tag = PriorTempered if reference is None else ReferenceTempered
+            increment = twin(prior_log_increment if reference is None
+                             else reference_log_increment, "jax")  # fmt: skip
             init = twin(kernel_cls.init_math, "jax")
             step = twin(kernel_cls.step_math, "jax")
+            init_spec = kernel.init_noise(target.dim)
 
             def one(x, noise, step_size, params, beta):
-                tempered = JaxTempered(beta, ref_vg, pr_vg, lik_vg)
-                state = init(x, params, tempered)
+                tempered = (tag(beta), *forms)
+                # the kernel restarts from init at every stage, with zero init noise
+                init_noise = type(init_spec)(*(jnp.zeros(d.shape, x.dtype) for d in init_spec))
+                state = init(x, init_noise, params, tempered)
                 n_steps = jax.tree_util.tree_leaves(noise)[0].shape[0]
 
                 def body(s, carry):
@@ -496,11 +459,12 @@ class _JaxStage:
         self.fn = target._cache[key]
 
     def run(self, positions, noise, n_steps, step_size, params, beta):
+        import jax
         import jax.numpy as jnp
 
         dtype = self.dtype
         noise = type(noise)(*(jnp.asarray(a, dtype) for a in noise))
-        params = type(params)(*(_jax_leaf(v, dtype) for v in params))
+        params = jax.tree_util.tree_map(lambda v: _jax_leaf(v, dtype), params)
         out = self.fn(jnp.asarray(positions, dtype), noise, jnp.asarray(step_size, dtype),
                       params, jnp.asarray(beta, dtype))  # fmt: skip
         return out

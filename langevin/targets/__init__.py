@@ -11,6 +11,11 @@ reference from outside the project (``target.reference``):
 * :func:`posteriordb` (:func:`earnings_logearn_interaction_z`, :func:`arK`,
   :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`): posteriordb reference draws
   and exact quadrature moments.
+
+Diffusion models have their own data law here: :mod:`.gaussian_mixture_diffusion`, a Gaussian
+mixture whose scores under the forward noising process are exact (public as
+``langevin.smc.GaussianMixture``; not imported by this package, as it builds on
+:mod:`langevin.smc.diffusion`).
 """
 
 from .base import Reference, Target

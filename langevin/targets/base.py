@@ -10,10 +10,15 @@ in one or both of two forms:
   ``value_and_grad(x) -> (float, array)``. Runs on the Numba backend. Numba cannot
   differentiate, so a Numba target without a gradient is refused.
 
-Numba functions may take a second argument ``data`` (any value Numba can type: an array,
+Numba functions may take a last argument ``data`` (any value Numba can type: an array,
 a tuple of arrays, ...), given once as ``Target.from_numba(..., data=...)``. Data passed
 this way is an *argument* of the compiled chain loop, not a constant frozen into it, so
 a new data set of the same types reuses the compiled loop (and its on-disk cache).
+
+Besides the log-density a target may carry more **capabilities** that some kernels require
+(the proximity operator of a nonsmooth part, a mirror map, per-datum log-likelihoods, a
+score without a log-density): :mod:`langevin.targets.capabilities` lists them. Built-in and
+user targets have the same structure: per backend, a mapping from capability name to function.
 
 Positions are flat vectors inside the kernels; ``names`` maps blocks of the vector to
 parameter names and shapes (``{"beta": 5, "log_sigma": ()}``), which the trace and
@@ -28,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from langevin.targets.capabilities import CAPABILITIES, derivable
 
 __all__ = ["Target", "Reference", "parse_names"]
 
@@ -99,6 +106,33 @@ _VG_HELP = (
     "Numba cannot differentiate a function; if you have a JAX log-density, use "
     "Target.from_jax(logdensity) with backend='jax'."
 )
+#: What kernels that need no log-density can run on (score-based samplers, minibatches).
+_GRADIENT_FREE = frozenset({"score", "loglik"})
+
+
+def _check_functions(backend: str, functions: Mapping[str, Callable | None]) -> dict:
+    """The given capability functions (None dropped), checked by name and kind."""
+    out = {}
+    for name, fn in functions.items():
+        if fn is None:
+            continue
+        if name not in CAPABILITIES:
+            raise TypeError(
+                f"unknown target capability {name!r}; known: {', '.join(CAPABILITIES)}"
+            )
+        if not callable(fn):
+            raise TypeError(f"{name} must be callable; got {type(fn).__name__}")
+        if backend == "numba":
+            from numba.core.registry import CPUDispatcher
+
+            if not isinstance(fn, CPUDispatcher):
+                raise TypeError(
+                    f"{name} must be a numba.njit function (the Numba backend calls it from "
+                    f"compiled code); got a plain {type(fn).__name__}. Decorate it with "
+                    "@numba.njit, or use Target.from_jax for a JAX function."
+                )
+        out[name] = fn
+    return out
 
 
 class Target:
@@ -106,6 +140,12 @@ class Target:
 
     Build one with :meth:`from_jax` or :meth:`from_numba` (or take a built-in from
     :mod:`langevin.targets`). Built-ins carry both forms and run on either backend.
+
+    Args:
+        numba: capability name -> ``numba.njit`` function (see
+            :mod:`langevin.targets.capabilities`), e.g. ``{"value_and_grad": vg}``.
+        jax: capability name -> JAX function, e.g. ``{"logdensity": f}``.
+        data: the Numba functions' last argument (None: they take none).
 
     Example:
         >>> import numba, numpy as np, langevin
@@ -116,6 +156,8 @@ class Target:
         ... def grad(x):
         ...     return -x
         >>> target = langevin.Target.from_numba(logp, grad, dim=3)
+        >>> sorted(target.capabilities("numba"))
+        ['grad', 'logdensity', 'score', 'value_and_grad']
     """
 
     def __init__(
@@ -123,11 +165,9 @@ class Target:
         *,
         dim: int | None = None,
         names: Mapping[str, int | tuple[int, ...]] | None = None,
-        jax_logdensity: Callable | None = None,
-        numba_logdensity: Callable | None = None,
-        numba_grad: Callable | None = None,
-        numba_value_and_grad: Callable | None = None,
-        numba_data: Any = None,
+        numba: Mapping[str, Callable] | None = None,
+        jax: Mapping[str, Callable] | None = None,
+        data: Any = None,
         initial_position: np.ndarray | None = None,
         reference: Reference | None = None,
         name: str = "target",
@@ -141,11 +181,9 @@ class Target:
         self.dim: int | None = dim
         self.blocks = blocks
         self.name = name
-        self.jax_logdensity = jax_logdensity
-        self.numba_logdensity = numba_logdensity
-        self.numba_grad = numba_grad
-        self.numba_value_and_grad = numba_value_and_grad
-        self.numba_data = numba_data
+        self.numba_functions = _check_functions("numba", numba or {})
+        self.jax_functions = _check_functions("jax", jax or {})
+        self.data = data
         self.reference = reference
         self.constrain = constrain
         if initial_position is not None:
@@ -161,20 +199,25 @@ class Target:
     @classmethod
     def from_jax(
         cls,
-        logdensity: Callable,
+        logdensity: Callable | None = None,
         *,
         dim: int | None = None,
         names: Mapping[str, int | tuple[int, ...]] | None = None,
         name: str = "target",
+        **capabilities: Callable,
     ) -> Target:
         """A target from a JAX log-density ``logdensity(x) -> scalar`` (gradient by autodiff).
 
         Runs on ``backend="jax"``. ``dim`` (or ``names``) may be left out when
-        ``sample`` gets an ``initial_position``.
+        ``sample`` gets an ``initial_position``. More capabilities (``prox=``, ``score=``,
+        ``loglik=``, ...; see :mod:`langevin.targets.capabilities`) go in as keywords.
         """
-        if not callable(logdensity):
+        if logdensity is not None and not callable(logdensity):
             raise TypeError(f"logdensity must be callable; got {type(logdensity).__name__}")
-        return cls(dim=dim, names=names, jax_logdensity=logdensity, name=name)
+        if logdensity is None and not capabilities:
+            raise TypeError("Target.from_jax needs a log-density (or another capability)")
+        return cls(dim=dim, names=names, jax={"logdensity": logdensity, **capabilities},
+                   name=name)  # fmt: skip
 
     @classmethod
     def from_numba(
@@ -187,58 +230,62 @@ class Target:
         dim: int | None = None,
         names: Mapping[str, int | tuple[int, ...]] | None = None,
         name: str = "target",
+        **capabilities: Callable,
     ) -> Target:
         """A target from ``numba.njit`` functions: ``(logdensity, grad)`` or ``value_and_grad``.
 
         Each takes the flat position ``x`` (float64, C-contiguous) and, when ``data`` is
-        given, ``data`` as a second argument. ``grad`` returns a new float64 array of the
+        given, ``data`` as its last argument. ``grad`` returns a new float64 array of the
         shape of ``x``; ``value_and_grad`` returns ``(float, array)``. Runs on
-        ``backend="numba"``.
+        ``backend="numba"``. More capabilities (``prox=``, ``score=``, ``loglik=``, ...;
+        see :mod:`langevin.targets.capabilities`) go in as keywords.
 
         Give ``value_and_grad`` (it can share work between value and gradient) decorated
         with ``cache=True`` for the fastest start-up in later processes.
         """
-        from numba.core.registry import CPUDispatcher
-
-        if value_and_grad is None and (logdensity is None or grad is None):
-            raise TypeError(_VG_HELP)
         if value_and_grad is not None and (logdensity is not None or grad is not None):
             raise TypeError("give either (logdensity, grad) or value_and_grad=, not both")
-        for argname, fn in (
-            ("logdensity", logdensity),
-            ("grad", grad),
-            ("value_and_grad", value_and_grad),
-        ):
-            if fn is None:
-                continue
-            if not callable(fn):
-                raise TypeError(f"{argname} must be callable; got {type(fn).__name__}")
-            if not isinstance(fn, CPUDispatcher):
-                raise TypeError(
-                    f"{argname} must be a numba.njit function (the Numba backend calls it from "
-                    f"compiled code); got a plain {type(fn).__name__}. Decorate it with "
-                    "@numba.njit, or use Target.from_jax for a JAX function."
-                )
-        return cls(
-            dim=dim,
-            names=names,
-            numba_logdensity=logdensity,
-            numba_grad=grad,
-            numba_value_and_grad=value_and_grad,
-            numba_data=data,
-            name=name,
-        )
+        has_gradient = value_and_grad is not None or (logdensity is not None and grad is not None)
+        if not has_gradient and not (_GRADIENT_FREE & set(capabilities)):
+            raise TypeError(_VG_HELP)
+        functions = {"logdensity": logdensity, "grad": grad, "value_and_grad": value_and_grad,
+                     **capabilities}  # fmt: skip
+        return cls(dim=dim, names=names, numba=functions, data=data, name=name)
 
     # -- capabilities ---------------------------------------------------------------------
+    def capabilities(self, backend: str) -> frozenset[str]:
+        """The capabilities this target provides on ``backend``, derived ones included."""
+        given = self.numba_functions if backend == "numba" else self.jax_functions
+        return derivable(frozenset(given), backend) if given else frozenset()
+
     @property
     def has_jax(self) -> bool:
-        return self.jax_logdensity is not None
+        return bool(self.jax_functions)
 
     @property
     def has_numba(self) -> bool:
-        return self.numba_value_and_grad is not None or (
-            self.numba_logdensity is not None and self.numba_grad is not None
-        )
+        return bool(self.numba_functions)
+
+    # Read-only views of the common functions (tests, benchmarks, diagnostics).
+    @property
+    def jax_logdensity(self) -> Callable | None:
+        return self.jax_functions.get("logdensity")
+
+    @property
+    def numba_value_and_grad(self) -> Callable | None:
+        return self.numba_functions.get("value_and_grad")
+
+    @property
+    def numba_logdensity(self) -> Callable | None:
+        return self.numba_functions.get("logdensity")
+
+    @property
+    def numba_grad(self) -> Callable | None:
+        return self.numba_functions.get("grad")
+
+    @property
+    def numba_data(self) -> Any:
+        return self.data
 
     def with_dim(self, dim: int) -> Target:
         """This target with its dimension fixed (used when it was inferred from a start)."""

@@ -92,9 +92,9 @@ def neals_funnel(dim: int = 10, scale: float = 3.0) -> Target:
     return Target(
         dim=dim,
         names={"v": (), "x": dim - 1},
-        jax_logdensity=_funnel_jax(inv_scale2),
-        numba_value_and_grad=_funnel_value_and_grad,
-        numba_data=(inv_scale2,),
+        jax={"logdensity": _funnel_jax(inv_scale2)},
+        numba={"value_and_grad": _funnel_value_and_grad},
+        data=(inv_scale2,),
         initial_position=np.zeros(dim),
         reference=Reference(
             mean=np.zeros(dim),

@@ -80,9 +80,9 @@ def _make(
     return Target(
         dim=mean.shape[0],
         names={"x": mean.shape[0]},
-        jax_logdensity=_gaussian_jax(mean, precision),
-        numba_value_and_grad=_gaussian_value_and_grad,
-        numba_data=(mean, precision),
+        jax={"logdensity": _gaussian_jax(mean, precision)},
+        numba={"value_and_grad": _gaussian_value_and_grad},
+        data=(mean, precision),
         initial_position=mean.copy(),
         reference=Reference(mean=mean, cov=cov, sd=np.sqrt(np.diag(cov)), source=source),
         name=name,

@@ -131,9 +131,9 @@ def gp_pois_regr_gp_regr() -> Target:
     return Target(
         dim=3,
         names={"log_rho": (), "log_alpha": (), "log_sigma": ()},
-        jax_logdensity=_gp_jax(x, y),
-        numba_value_and_grad=_gp_value_and_grad,
-        numba_data=(x, y),
+        jax={"logdensity": _gp_jax(x, y)},
+        numba={"value_and_grad": _gp_value_and_grad},
+        data=(x, y),
         initial_position=np.log([6.0, 2.0, 1.5]),
         reference=Reference(
             mean=draws.mean(0),

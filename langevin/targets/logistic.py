@@ -137,9 +137,9 @@ def logistic_regression(
     return Target(
         dim=X.shape[1],
         names=names,
-        jax_logdensity=_logistic_jax(X, y, prior_precision),
-        numba_value_and_grad=_logistic_value_and_grad,
-        numba_data=(X, y, prior_precision),
+        jax={"logdensity": _logistic_jax(X, y, prior_precision)},
+        numba={"value_and_grad": _logistic_value_and_grad},
+        data=(X, y, prior_precision),
         initial_position=np.zeros(X.shape[1]),
         reference=reference,
         name=name,

@@ -187,9 +187,9 @@ def gaussian_mixture(
     target = Target(
         dim=dim,
         names={"x": dim},
-        jax_logdensity=_mixture_jax(means, precisions, log_c),
-        numba_value_and_grad=_mixture_value_and_grad,
-        numba_data=(means, precisions, log_c),
+        jax={"logdensity": _mixture_jax(means, precisions, log_c)},
+        numba={"value_and_grad": _mixture_value_and_grad},
+        data=(means, precisions, log_c),
         initial_position=means[np.argmax(weights)].copy(),
         reference=Reference(
             mean=mean,

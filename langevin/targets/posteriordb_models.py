@@ -257,9 +257,9 @@ def posteriordb(name: str) -> Target:
     return Target(
         dim=p + 1,
         names=names,
-        jax_logdensity=jax_logdensity,
-        numba_value_and_grad=_linreg_value_and_grad,
-        numba_data=data,
+        jax={"logdensity": jax_logdensity},
+        numba={"value_and_grad": _linreg_value_and_grad},
+        data=data,
         initial_position=np.append(beta_ls, math.log(rms)),
         reference=Reference(
             mean=mean,
