@@ -126,7 +126,7 @@ from scipy import integrate, special, stats  # noqa: E402
 import langevin  # noqa: E402
 from benchmarks._common import clock, fmt_goal, load_warning, loadavg, machine  # noqa: E402
 from langevin.smc import TemperedTarget, tempered_smc  # noqa: E402
-from langevin.smc.tempering import FEEDBACK_GAIN  # noqa: E402
+from langevin.smc.stage_tuning import FEEDBACK_GAIN  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_ESS = 0.5

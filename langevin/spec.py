@@ -159,6 +159,14 @@ class NoiseKind(abc.ABC):
     def numpy_dtype(self) -> np.dtype:
         return np.dtype(np.float64 if self.dtype == "float" else np.int64)
 
+    def draw_numpy_block(self, rng: np.random.Generator, lead: tuple[int, ...]) -> np.ndarray:
+        """Draws of shape ``lead + shape`` in one go (host noise of a whole population)."""
+        count = math.prod(lead)
+        out = np.empty((count, *self.shape), dtype=self.numpy_dtype())
+        for i in range(count):
+            out[i] = self.draw_numpy(rng)
+        return out.reshape(*lead, *self.shape)
+
 
 def _as_shape(shape) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
@@ -189,6 +197,9 @@ class _Continuous(NoiseKind):
 
     def numba_drawer(self):
         return _numba_drawers()[(self._numpy_method, len(self._shape))], self._shape
+
+    def draw_numpy_block(self, rng, lead):
+        return getattr(rng, self._numpy_method)((*lead, *self._shape))
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.shape == self.shape

@@ -106,6 +106,13 @@ def test_same_noise_same_chain(kernel_cls, adapt, gaussian4):
     noise_nb, noise_jax = shared_noise(kernel)
     x0 = starts()
     steps, tol = STEPS, 1e-12
+    if adapt and kernel_cls.__name__ == "Barker":
+        # An adapting chain feeds each acceptance back into the next h, which amplifies a
+        # last-bit difference between the backends' evaluations of the target (measured over
+        # 12 noise seeds: Barker up to 1.3e-14 after 8 steps, 4e-8 after 60; MALA 7.5e-15 and
+        # 1.3e-10). Barker's sign choice makes it the most sensitive: compare 8 steps, at the
+        # same 1e-12.
+        steps = 8
     if adapt and "n_grad" in kernel_cls.Info._fields:
         # Trajectory kernels (HMC): dual averaging drives h onto the integrator's stability
         # limit, where a trajectory's end point is extremely sensitive to h, and feeds each

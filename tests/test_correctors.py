@@ -336,8 +336,7 @@ def test_bad_input_is_refused_before_compiling(monkeypatch, change, error, match
     def refuse(*args, **kwargs):
         raise AssertionError("compiled before checking the input")
 
-    monkeypatch.setattr(correctors, "_numba_loop", refuse)
-    monkeypatch.setattr(correctors, "_jax_population", refuse)
+    monkeypatch.setattr(correctors, "_move_for", refuse)
     kwargs = dict(scores=[_gaussian(0.0, 1.0).score()], betas=[2.0], n_particles=10, dim=1)
     kwargs.update(change)
     with pytest.raises(error, match=match):

@@ -36,7 +36,8 @@ class ChunkResult:
 
 
 def get_backend(name: str):
-    """The engine module called ``name`` (``"numba"`` or ``"jax"``)."""
+    """The engine module called ``name`` (``"numba"`` or ``"jax"``; ``"numpy"``: the reference
+    interpreter of population maps, for SMC models)."""
     if name == "numba":
         from langevin.backends import numba_backend
 
@@ -45,6 +46,10 @@ def get_backend(name: str):
         from langevin.backends import jax_backend
 
         return jax_backend
+    if name == "numpy":
+        from langevin.backends import numpy_backend
+
+        return numpy_backend
     raise ValueError(f"backend must be one of {BACKENDS}; got {name!r}")
 
 

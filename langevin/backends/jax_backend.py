@@ -35,6 +35,7 @@ from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
     "broadcast_params", "noise_sources", "default_float", "first_chunk", "next_chunk",
+    "map_members",
 ]  # fmt: skip
 
 name = "jax"
@@ -217,6 +218,28 @@ def prepare(kernel, target, dim: int, dtype, adaptation_cls: type | None = None)
             _RUNNERS.popitem(last=False)
     runner, init_fn = _RUNNERS[key]
     return Prepared(kernel, form, runner, init_fn, dim, dtype, adaptation_cls)
+
+
+_MAPS: OrderedDict = OrderedDict()
+
+
+def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> tuple:
+    """``fn`` (portable) on every member: ``jit(vmap(fn, in_axes=axes))``; a
+    :class:`~langevin.targets.capabilities.TargetForm` argument is built inside the trace from
+    its (traced) data. See ``numba_backend.map_members``."""
+    forms = {i: a for i, a in enumerate(args) if isinstance(a, TargetForm)}
+    key = (fn, tuple(axes), tuple((i, f.key) for i, f in forms.items()))
+    if key not in _MAPS:
+        twin = make_twin(fn, jax_ops, lambda f: f, _TWINS)
+
+        def call(*a):
+            return twin(*(forms[i].build(v) if i in forms else v for i, v in enumerate(a)))
+
+        _MAPS[key] = jax.jit(jax.vmap(call, in_axes=tuple(axes)))
+        while len(_MAPS) > _MAX_RUNNERS:
+            _MAPS.popitem(last=False)
+    values = tuple(forms[i].data if i in forms else a for i, a in enumerate(args))
+    return _MAPS[key](*values)
 
 
 def _leaf(v, dtype):

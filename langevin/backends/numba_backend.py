@@ -54,7 +54,7 @@ from langevin.targets.capabilities import (
 
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "draw_noise", "broadcast_params",
-    "noise_sources", "default_float", "first_chunk", "next_chunk",
+    "noise_sources", "default_float", "first_chunk", "next_chunk", "map_members",
 ]  # fmt: skip
 
 name = "numba"
@@ -305,6 +305,149 @@ def _loop_for(kernel_cls, adaptation_cls, form_type, params_type, noise_type, dr
                          overrides=overrides)  # fmt: skip
     _LOOPS[key] = loop
     return loop
+
+
+# -- population maps: one portable function on every member ------------------------------------
+def _map_loop(lo, hi, args, out):
+    """Members ``lo..hi−1``: ``out[m] = fn(args at m)``; ``call_member`` is bound per function
+    and argument layout (twin override)."""
+    for m in range(lo, hi):
+        store_member(out, m, call_member(args, m))  # noqa: F821
+
+
+_MAPS: dict = {}
+_STRUCTURES: dict = {}
+
+
+_TYPES: dict = {}
+
+
+def _type_key(v):
+    """A cheap hashable stand-in for ``numba.typeof(v)`` (arrays by dtype, rank, layout)."""
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.ndim, v.flags.c_contiguous, v.flags.writeable)
+    if isinstance(v, tuple):
+        return (type(v), tuple(_type_key(x) for x in v))
+    return type(v)
+
+
+def _typeof(v):
+    """``numba.typeof(v)``, memoised on :func:`_type_key` (typeof costs ~50 µs a tuple)."""
+    key = _type_key(v)
+    if key not in _TYPES:
+        _TYPES[key] = numba.typeof(v)
+    return _TYPES[key]
+
+
+def _leaves(v):
+    if isinstance(v, tuple):
+        for item in v:
+            yield from _leaves(item)
+    else:
+        yield v
+
+
+def _member_caller(fn_twin, axes, tuple_like, single):
+    """``call_member(args, m)``: ``fn`` on member ``m`` of the mapped arguments (as a tuple:
+    ``single`` wraps a function that returns one value)."""
+    parts = []
+    for i, (axis, is_tuple) in enumerate(zip(axes, tuple_like)):
+        if axis is None:
+            parts.append(f"args[{i}]")
+        elif is_tuple:
+            parts.append(f"index_tree(args[{i}], m)")
+        else:
+            parts.append(f"args[{i}][m]")
+    call = f"fn({', '.join(parts)})"
+    src = f"def call_member(args, m):\n    return {'(' + call + ',)' if single else call}\n"
+    scope = {"fn": fn_twin, "index_tree": numba_ops.index_tree}
+    exec(src, scope)
+    return numba.njit(scope["call_member"])
+
+
+def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> tuple:
+    """``fn`` (portable, returning a scalar, an array or a tuple of them) on every member:
+    the population step of SMC models (potentials, transitions, increments).
+
+    Args:
+        fn: a portable function.
+        args: its arguments; a :class:`~langevin.targets.capabilities.TargetForm` is passed as
+            the target it describes.
+        axes: per argument, 0 (a leading member axis: member ``m`` gets ``arg[m]``, or
+            ``index_tree(arg, m)`` for a tuple of arrays) or None (shared by every member).
+
+    Returns:
+        Arrays with a leading member axis: a tuple of them, one per returned value, when
+        ``fn`` returns a tuple.
+    """
+    values, types_ = [], []
+    for a in args:
+        if isinstance(a, TargetForm):
+            values.append(a.build(a.data))
+            types_.append(a.numba_type)
+        else:
+            a = _cast_tree(a) if isinstance(a, tuple) or isinstance(a, np.ndarray) else a
+            values.append(a)
+            types_.append(_typeof(a))
+    values = tuple(values)
+    members = next(
+        int(np.shape(v[0] if isinstance(v, tuple) else v)[0]) for v, ax in zip(values, axes)
+        if ax == 0
+    )  # fmt: skip
+    args_type = nt.Tuple(types_)
+    shapes = tuple(np.shape(leaf) for v in values for leaf in _leaves(v))
+    structure_key = (fn, tuple(axes), args_type, shapes)
+    if structure_key not in _STRUCTURES:
+        # The outputs' structure from member 0, by the NumPy twin (nothing compiled; its
+        # values are discarded, so their floating-point warnings are too).
+        with np.errstate(all="ignore"):
+            first = make_twin(fn, numpy_ops, lambda f: f, _NUMPY_TWINS)(*(
+                numpy_ops.index_tree(v, 0) if ax == 0 and isinstance(v, tuple)
+                else (v[0] if ax == 0 else v) for v, ax in zip(values, axes)
+            ))  # fmt: skip
+        single = not isinstance(first, tuple)
+        first = (first,) if single else first
+        _STRUCTURES[structure_key] = (single, tuple(
+            (np.shape(f), np.asarray(f).dtype if np.asarray(f).dtype in (np.bool_, np.int64)
+             else np.dtype(np.float64)) for f in first
+        ))  # fmt: skip
+    single, structure = _STRUCTURES[structure_key]
+    out = tuple(np.empty((members, *shape), dtype=dtype) for shape, dtype in structure)
+    tuple_like = tuple(isinstance(v, tuple) for v in values)
+    key = (fn, tuple(axes), args_type, _typeof(out), single)
+    if key not in _MAPS:
+        sig = nt.void(nt.int64, nt.int64, args_type, _typeof(out))
+        fingerprint = source_fingerprint(fn, extra_modules=(numba_ops, sys.modules[__name__]))
+        caller = _member_caller(make_twin(fn, numba_ops, numba.njit, _NUMBA_TWINS), axes,
+                                tuple_like, single)  # fmt: skip
+
+        def compile_map(f):
+            axes_tag = "".join("m" if a == 0 else "s" for a in axes)
+            f.__qualname__ = f"_map_{fn.__qualname__}_{axes_tag}_{fingerprint}"
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Cc]annot cache",
+                                        category=NumbaWarning)  # fmt: skip
+                warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+                return numba.njit(sig, cache=True, nogil=True)(f)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+            _MAPS[key] = make_twin(_map_loop, numba_ops, compile_map, _NUMBA_TWINS,
+                                   overrides={"call_member": caller})  # fmt: skip
+    loop = _MAPS[key]
+    # threads pay off only for large populations (a pool submission costs ~50 µs)
+    workers = max(1, min(threads or os.cpu_count() or 1, members // 512 or 1))
+    edges = np.linspace(0, members, workers + 1).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        if workers == 1:
+            loop(0, members, values, out)
+        else:
+            futures = [_pool(workers).submit(loop, int(a), int(b), values, out)
+                       for a, b in itertools.pairwise(edges)]  # fmt: skip
+            for f in futures:
+                f.result()
+    return out[0] if single else out
 
 
 # -- values in the types the signatures expect ---------------------------------------------------

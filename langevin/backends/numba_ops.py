@@ -183,29 +183,38 @@ def _take_tree(tree, idx):
     if not isinstance(tree, nt.BaseNamedTuple):
         return None
     cls = tree.instance_class
-    fields = ", ".join(f"take(tree[{i}], idx)" for i in range(len(tree)))
+    fields = ", ".join(
+        f"take_tree(tree[{i}], idx)" if isinstance(t, nt.BaseNamedTuple)
+        else f"take(tree[{i}], idx)"
+        for i, t in enumerate(tree)
+    )
     src = f"def impl(tree, idx):\n    return cls({fields})\n"
-    scope = {"cls": cls, "take": take}
+    scope = {"cls": cls, "take": take, "take_tree": take_tree}
     exec(src, scope)  # one tiny impl per NamedTuple type, generated at compile time
     return scope["impl"]
 
 
 def index_tree(tree, i):  # pragma: no cover - replaced by the overload
-    """``cls(tree[0][i], tree[1][i], ...)``: entry ``i`` of every field of a NamedTuple."""
+    """``cls(tree[0][i], tree[1][i], ...)``: entry ``i`` of every field of a (nested)
+    NamedTuple or plain tuple of arrays."""
     raise NotImplementedError
 
 
 @overload(index_tree)
 def _index_tree(tree, i):
-    if not isinstance(tree, nt.BaseNamedTuple):
+    if not isinstance(tree, nt.BaseTuple):
         return None
-    cls = tree.instance_class
+    nested = (nt.BaseTuple,)
     fields = "".join(
-        (f"index_tree(tree[{k}], i), " if isinstance(t, nt.BaseNamedTuple) else f"tree[{k}][i], ")
+        (f"index_tree(tree[{k}], i), " if isinstance(t, nested) else f"tree[{k}][i], ")
         for k, t in enumerate(tree)
     )
-    src = f"def impl(tree, i):\n    return cls({fields})\n"
-    scope = {"cls": cls, "index_tree": index_tree}
+    if isinstance(tree, nt.BaseNamedTuple):
+        src = f"def impl(tree, i):\n    return cls({fields})\n"
+        scope = {"cls": tree.instance_class, "index_tree": index_tree}
+    else:  # a plain tuple
+        src = f"def impl(tree, i):\n    return ({fields})\n"
+        scope = {"index_tree": index_tree}
     exec(src, scope)
     return scope["impl"]
 

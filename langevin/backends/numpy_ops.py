@@ -55,11 +55,12 @@ def take(a, idx):
 
 
 def take_tree(tree, idx):
-    return type(tree)(*(a[idx] for a in tree))
+    return type(tree)(*(take_tree(a, idx) if isinstance(a, tuple) else a[idx] for a in tree))
 
 
 def index_tree(tree, i):
-    return type(tree)(*(index_tree(a, i) if hasattr(a, "_fields") else a[i] for a in tree))
+    values = (index_tree(a, i) if isinstance(a, tuple) else a[i] for a in tree)
+    return type(tree)(*values) if hasattr(tree, "_fields") else tuple(values)
 
 
 def cond(pred, true_fn, false_fn, args):

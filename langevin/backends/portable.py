@@ -28,7 +28,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["portable", "is_portable", "make_twin", "source_fingerprint"]
+__all__ = ["portable", "is_portable", "make_twin", "source_fingerprint", "bind_globals"]
 
 _PORTABLE_ATTR = "__langevin_portable__"
 
@@ -84,6 +84,32 @@ def make_twin(
     if not overrides:
         memo[fn] = compiled
     return compiled
+
+
+_BOUND: dict = {}
+
+
+def bind_globals(fn: Callable, **names: Any) -> Callable:
+    """A portable copy of ``fn`` whose global ``names`` are bound to the given values (model
+    parts a combinator calls by name, such as a filter's ``_log_observation``).
+
+    The copy is memoised per ``(fn, names)``, so the backends' compiled code keyed on it is
+    reused; its portable callees (bound ones included) key the Numba disk cache, as for any
+    portable function (:func:`source_fingerprint`).
+    """
+    key = (fn, tuple(sorted(names.items(), key=lambda kv: kv[0])))
+    if key not in _BOUND:
+        new_globals = dict(fn.__globals__)
+        new_globals.update(names)
+        bound = types.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__,
+                                   fn.__closure__)  # fmt: skip
+        suffix = "_".join(getattr(v, "__qualname__", type(v).__name__) for _, v in key[1])
+        bound.__qualname__ = f"{fn.__qualname__}__{suffix}".replace(".", "_").replace("<", "")
+        bound.__qualname__ = bound.__qualname__.replace(">", "")
+        bound.__module__ = fn.__module__
+        bound.__doc__ = fn.__doc__
+        _BOUND[key] = portable(bound)
+    return _BOUND[key]
 
 
 def _portable_closure(fn: Callable, seen: set) -> None:

@@ -5,8 +5,11 @@
 * :mod:`langevin.smc.feynman_kac`: the Feynman–Kac model abstraction (``M0``, ``M``,
   ``logG``) and the one generic SMC loop, :func:`smc`.
 * :mod:`langevin.smc.tempering`: SMC samplers for static targets: :func:`tempered_smc`
-  from the prior (or a Gaussian) to the posterior with any langevin kernel as the move,
-  fixed or adaptive schedule, log evidence; results as an :class:`SMCTrace`.
+  from the prior (or a Gaussian) to the posterior with any langevin kernel as the move (run
+  by the backend's engine, its state carried across stages), fixed or adaptive schedule,
+  log evidence; results as an :class:`SMCTrace`. The tempered target is a combinator
+  (:mod:`langevin.smc.tempered_target`); the exponent search :mod:`langevin.smc.exponent`;
+  the per-stage tuning :mod:`langevin.smc.stage_tuning`.
 * :mod:`langevin.smc.filters`: bootstrap and guided particle filters; linear Gaussian model
   with its Kalman filter; stochastic volatility model.
 * :mod:`langevin.smc.models`: tempering models with both backend forms (a conjugate
@@ -20,7 +23,16 @@ Example (log evidence of a conjugate Gaussian model by adaptive tempering with M
     print(trace.log_evidence, model.log_evidence)
 """
 
-from langevin.smc import feynman_kac, filters, models, resampling, tempering
+from langevin.smc import (
+    exponent,
+    feynman_kac,
+    filters,
+    models,
+    resampling,
+    stage_tuning,
+    tempered_target,
+    tempering,
+)
 from langevin.smc.feynman_kac import FeynmanKac, GeneratorNoise, SMCResult, smc
 from langevin.smc.filters import (
     LinearGaussian,
@@ -34,11 +46,15 @@ from langevin.smc.filters import (
 )
 from langevin.smc.models import gaussian_model, logistic_regression_model, normal_target
 from langevin.smc.resampling import SCHEMES, resample, uniforms_needed
-from langevin.smc.tempering import GaussianReference, TemperedTarget, tempered_smc
+from langevin.smc.tempered_target import GaussianReference, TemperedTarget
+from langevin.smc.tempering import tempered_smc
 from langevin.smc.trace import SMCTrace
 
 __all__ = [
     "SCHEMES",
+    "exponent",
+    "stage_tuning",
+    "tempered_target",
     "FeynmanKac",
     "GaussianReference",
     "GeneratorNoise",

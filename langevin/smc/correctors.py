@@ -75,17 +75,16 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 from numba import types as nt
-from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.extending import overload
 
-from langevin.backends.portable import make_twin, portable, source_fingerprint
+from langevin.backends.base import get_backend
+from langevin.backends.portable import bind_globals, portable
 from langevin.kernels.base import Normal, Vector
 from langevin.smc import resampling
 from langevin.smc.diffusion import Score, VPProcess, _check_real
@@ -96,6 +95,7 @@ from langevin.smc.feynman_kac import (
     _check_threshold,
     smc,
 )
+from langevin.targets.capabilities import TargetForm
 
 __all__ = [
     "FKCorrector",
@@ -122,10 +122,12 @@ def _combined_score_py(scores, betas, x, t):
     return total, (total * total).sum(), weighted_sq
 
 
-def _combined_score_numba(scores, betas, x, t):  # pragma: no cover - replaced by the overload
+def _combined_score_numba(scores, betas, x, t):
     """The Numba twin of :func:`_combined_score_py`: ``scores`` is a tuple of entries
-    ``(fn,)`` or ``(fn, data)`` of first-class functions."""
-    raise NotImplementedError
+    ``(fn,)`` or ``(fn, data)`` of first-class functions. Compiled code uses the overload
+    below; this Python body serves the NumPy twin (the engine reads output shapes with it)."""
+    return _combined_score_py(tuple(
+        (lambda x, t, e=e: e[0](x, t, *e[1:])) for e in scores), betas, x, t)  # fmt: skip
 
 
 @numba.njit(cache=True)
@@ -181,64 +183,30 @@ def fkc_move(x, normal, coeffs, betas, scores):
     return new_x, h * rate
 
 
-# Numba: one compiled loop over the particles per form of the scores -------------------------------
-move: Any = None  # bound to the Numba twin of fkc_move (twin override)
+# The population step runs through the backend engine's map: `fkc_move` bound to each
+# backend's combined score (an overload on Numba, Python over callables on JAX), and the scores
+# as a target form (first-class functions with their Numba type; JAX callables, static).
+_MOVES: dict = {}
 
 
-def _population_loop(x, normals, coeffs, betas, scores, out_x, out_log_g):
-    """Every particle one step; element writes only (see numba_ops: no array-into-slice)."""
-    dim = x.shape[1]
-    for n in range(x.shape[0]):
-        new_x, log_g = move(x[n], normals[n], coeffs, betas, scores)
-        for j in range(dim):
-            out_x[n, j] = new_x[j]
-        out_log_g[n] = log_g
-    return 0
+def _move_for(backend: str):
+    if backend not in _MOVES:
+        combined = _combined_score_numba if backend == "numba" else _combined_score_py
+        _MOVES[backend] = bind_globals(fkc_move, _combined_score=combined)
+    return _MOVES[backend]
 
 
-_NUMBA_LOOPS: dict = {}
-_NUMBA_TWINS: dict = {}
-
-
-def _numba_loop(scores_type):
-    """The compiled population loop for one tuple of score forms (cached on disk)."""
-    if scores_type in _NUMBA_LOOPS:
-        return _NUMBA_LOOPS[scores_type]
-    from langevin.backends import numba_ops
-
-    sig = nt.int64(
-        nt.float64[:, ::1], nt.float64[:, ::1], nt.float64[::1], nt.float64[::1],
-        scores_type, nt.float64[:, ::1], nt.float64[::1],
-    )  # fmt: skip
-    fingerprint = source_fingerprint(fkc_move, extra_modules=(numba_ops,))
-    step = make_twin(fkc_move, numba_ops, numba.njit, _NUMBA_TWINS,
-                     overrides={"_combined_score": _combined_score_numba})  # fmt: skip
-
-    def compile_loop(fn):
-        # the source fingerprint in the name keys Numba's disk cache (backends.portable)
-        fn.__qualname__ = f"_fkc_population_loop_{fingerprint}"
-        return numba.njit(sig, cache=True)(fn)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-        loop = make_twin(_population_loop, numba_ops, compile_loop, {}, overrides={"move": step})
-    _NUMBA_LOOPS[scores_type] = loop
-    return loop
-
-
-def _jax_population(scores: tuple):
-    """``jit(vmap(fkc_move))`` with the JAX score functions bound (compiled on first call)."""
-    import jax
-
-    from langevin.backends import jax_ops
-
-    step = make_twin(fkc_move, jax_ops, lambda f: f, {},
-                     overrides={"_combined_score": _combined_score_py})  # fmt: skip
-
-    def one(x, normal, coeffs, betas):
-        return step(x, normal, coeffs, betas, scores)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+def _scores_form(scores, backend: str) -> TargetForm:
+    """The scores tuple as a :class:`TargetForm` (``build`` returns it; no runtime data)."""
+    if backend == "numba":
+        entries, types_ = zip(*(s._numba_entry() for s in scores))
+        value = tuple(entries)
+        numba_type = nt.Tuple(tuple(types_))
+        return TargetForm(key=("scores", numba_type), data=None, build=lambda _: value,
+                          numba_type=numba_type, capabilities=frozenset())  # fmt: skip
+    fns = tuple(s.jax_fn for s in scores)
+    return TargetForm(key=("scores", fns), data=None, build=lambda _: fns, numba_type=None,
+                      capabilities=frozenset())  # fmt: skip
 
 
 # -- the Feynman–Kac model -------------------------------------------------------------------------
@@ -365,18 +333,18 @@ class FKCorrector(FeynmanKac):
                 axis=1,
             )
         )
+        self._map = get_backend(backend).map_members
+        self._move = _move_for(backend)
+        self._scores = _scores_form(scores, backend)
         if backend == "numba":
-            entries, types_ = zip(*(s._numba_entry() for s in scores))
-            self._scores_value = tuple(entries)
-            self._loop = _numba_loop(nt.Tuple(tuple(types_)))
             self.dtype = np.dtype(np.float64)
+            self._betas, self._coefficients = self.betas, self.coefficients
         else:
             import jax.numpy as jnp
 
             self.dtype = np.dtype(jnp.zeros(()).dtype if dtype is None else dtype)
-            self._jax_step = _jax_population(tuple(s.jax_fn for s in scores))
-            self._jax_betas = jnp.asarray(betas, self.dtype)
-            self._jax_coefficients = jnp.asarray(self.coefficients, self.dtype)
+            self._betas = jnp.asarray(betas, self.dtype)
+            self._coefficients = jnp.asarray(self.coefficients, self.dtype)
 
     def particle_noise(self, t: int) -> FKCNoise:
         return FKCNoise(Normal((self.dim,)))
@@ -391,20 +359,14 @@ class FKCorrector(FeynmanKac):
         return FKCParticles(np.ascontiguousarray(noise.normal * scale), np.zeros(n))
 
     def M(self, t: int, particles: FKCParticles, log_weights, noise: FKCNoise) -> FKCParticles:
+        normals = noise.normal
         if self.backend == "jax":
             import jax.numpy as jnp
 
-            normals = jnp.asarray(noise.normal, self.dtype)
-            x, log_g = self._jax_step(particles.x, normals, self._jax_coefficients[t - 1],
-                                      self._jax_betas)  # fmt: skip
-            return FKCParticles(x, log_g)
-        x_prev = np.ascontiguousarray(particles.x)
-        n = x_prev.shape[0]
-        out_x = np.empty((n, self.dim))
-        out_g = np.empty(n)
-        self._loop(x_prev, np.ascontiguousarray(noise.normal), self.coefficients[t - 1],
-                   self.betas, self._scores_value, out_x, out_g)  # fmt: skip
-        return FKCParticles(out_x, out_g)
+            normals = jnp.asarray(normals, self.dtype)
+        x, log_g = self._map(self._move, (particles.x, normals, self._coefficients[t - 1],
+                                          self._betas, self._scores), (0, 0, None, None, None))
+        return FKCParticles(x, log_g)
 
     def logG(self, t: int, previous, particles: FKCParticles, log_weights):
         if previous is None or not self.correct:

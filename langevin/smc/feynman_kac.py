@@ -59,11 +59,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from langevin.kernels.base import Normal, Uniform
 from langevin.smc import resampling
 from langevin.smc._compile import BACKENDS, twin
+from langevin.spec import check_noise
 
-__all__ = ["FeynmanKac", "SMCResult", "GeneratorNoise", "smc", "draw_particle_noise"]
+__all__ = [
+    "FeynmanKac", "SMCResult", "GeneratorNoise", "StepsNoise", "smc", "draw_particle_noise",
+]  # fmt: skip
 
 
 class FeynmanKac(abc.ABC):
@@ -117,20 +119,24 @@ class FeynmanKac(abc.ABC):
         return float(t)
 
 
-def draw_particle_noise(spec: NamedTuple | None, n: int, rng: np.random.Generator):
-    """Arrays ``(n, *shape)`` for each declared field of ``spec``, field by field."""
+class StepsNoise(NamedTuple):
+    """A per-particle noise declaration for ``steps`` kernel steps: arrays
+    ``(n, steps, *shape)`` per field of ``spec`` (a mutation by an MCMC kernel)."""
+
+    spec: Any
+    steps: int
+
+
+def draw_particle_noise(spec, n: int, rng: np.random.Generator):
+    """Arrays ``(n, *shape)`` for each declared field of ``spec`` (``(n, steps, *shape)`` for a
+    :class:`StepsNoise`), field by field, each noise kind drawing itself (langevin.spec)."""
     if spec is None:
         return None
-    fields = []
-    for d in spec:
-        shape = (n, *d.shape)
-        if isinstance(d, Normal):
-            fields.append(rng.standard_normal(shape))
-        elif isinstance(d, Uniform):
-            fields.append(rng.random(shape))
-        else:
-            raise TypeError(f"unknown noise declaration {d!r}")
-    return type(spec)(*fields)
+    lead = (n,)
+    if isinstance(spec, StepsNoise):
+        spec, lead = spec.spec, (n, spec.steps)
+    check_noise(spec, "particle_noise")
+    return type(spec)(*(d.draw_numpy_block(rng, lead) for d in spec))
 
 
 class GeneratorNoise:
@@ -221,7 +227,15 @@ def _check_threshold(value) -> float:
 
 
 def _host(tree):
-    return type(tree)(*(np.asarray(a) for a in tree))
+    """A (nested) NamedTuple of arrays as NumPy arrays."""
+    return type(tree)(*(_host(a) if isinstance(a, tuple) else np.asarray(a) for a in tree))
+
+
+def _first_leaf(tree):
+    """The first array of a (nested) NamedTuple: the particles' positions by convention."""
+    while isinstance(tree, tuple):
+        tree = tree[0]
+    return tree
 
 
 def smc(
@@ -292,7 +306,7 @@ def smc(
         ess_hist.append(float(ess_value))
         resampled_hist.append(bool(resampled))
         if collect_means:
-            x = np.asarray(particles[0])
+            x = np.asarray(_first_leaf(particles))
             w = np.asarray(lw)
             w = np.exp(w - np.max(w))
             means.append((w / w.sum()) @ x.reshape(n, -1))
@@ -342,7 +356,7 @@ def smc(
 
 
 def _zeros_like_first(particles, backend: str, n: int):
-    first = particles[0]
+    first = _first_leaf(particles)
     if backend == "jax":
         import jax.numpy as jnp
 

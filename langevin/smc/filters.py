@@ -50,10 +50,10 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from langevin.backends.portable import portable
+from langevin.backends.base import get_backend
+from langevin.backends.portable import bind_globals, portable
 from langevin.kernels.base import Normal, Vector
 from langevin.smc._compile import BACKENDS
-from langevin.smc._population import population_map
 from langevin.smc.feynman_kac import FeynmanKac, SMCResult, _check_positive_int, smc
 
 __all__ = [
@@ -195,34 +195,36 @@ def _data_for(data, backend: str, dtype):
 
 
 class BootstrapFeynmanKac(_SSMFeynmanKac):
-    """The bootstrap filter's model: ``M_t = p(x_t | x_{t−1})``, ``G_t = p(y_t | x_t)``."""
+    """The bootstrap filter's model: ``M_t = p(x_t | x_{t−1})``, ``G_t = p(y_t | x_t)``.
+
+    Every per-particle function runs through the backend engine's population map."""
 
     def __init__(self, ssm: StateSpaceModel, backend: str = "numba", dtype=np.float64):
         super().__init__(ssm, backend, dtype)
         cls = type(ssm)
-        name = cls.__name__
-        self._m0 = population_map("sample0", cls.initial_math, backend, name=name + "_initial")
-        self._m = population_map("sample", cls.transition_math, backend, name=name + "_transition")
+        self._map = get_backend(backend).map_members
+        self._m0_math, self._m_math = cls.initial_math, cls.transition_math
         obs = {"_log_observation": cls.log_observation_math}
-        self._g0 = population_map("scalar0", _observation_logg0, backend,
-                                  name=name + "_bootstrap_g0", bind=obs)  # fmt: skip
-        self._g = population_map("scalar", _observation_logg, backend,
-                                 name=name + "_bootstrap_g", bind=obs)  # fmt: skip
+        self._g0_math = bind_globals(_observation_logg0, **obs)
+        self._g_math = bind_globals(_observation_logg, **obs)
 
     def M0(self, n, noise):
-        return Particles(self._m0(self._noise_arrays(noise), self.data, dim=self.ssm.dim))
+        return Particles(self._map(self._m0_math, (self._noise_arrays(noise), self.data),
+                                   (0, None)))  # fmt: skip
 
     def M(self, t, particles, log_weights, noise):
-        x = self._m(t, particles.x, self._noise_arrays(noise), self.data, dim=self.ssm.dim)
+        x = self._map(self._m_math, (t, particles.x, self._noise_arrays(noise), self.data),
+                      (None, 0, 0, None))  # fmt: skip
         return Particles(x)
 
     def logG(self, t, previous, particles, log_weights):
         if previous is None:
-            return self._g0(particles.x, self.data)
-        return self._g(t, previous.x, particles.x, self.data)
+            return self._map(self._g0_math, (particles.x, self.data), (0, None))
+        return self._map(self._g_math, (t, previous.x, particles.x, self.data),
+                         (None, 0, 0, None))  # fmt: skip
 
 
-class GuidedFeynmanKac(_SSMFeynmanKac):
+class GuidedFeynmanKac(BootstrapFeynmanKac):
     """The guided filter's model: ``M_t = q_t``, ``G_t = p(x_t|x_{t−1}) p(y_t|x_t) / q_t``."""
 
     def __init__(self, ssm: StateSpaceModel, backend: str = "numba", dtype=np.float64):
@@ -233,27 +235,19 @@ class GuidedFeynmanKac(_SSMFeynmanKac):
             )
         super().__init__(ssm, backend, dtype)
         cls = type(ssm)
-        name = cls.__name__
-        self._m0 = population_map("sample0", cls.proposal0_math, backend, name=name + "_q0")
-        self._m = population_map("sample", cls.proposal_math, backend, name=name + "_q")
-        bind0 = {
-            "_log_initial": cls.log_initial_math,
-            "_log_observation": cls.log_observation_math,
-            "_log_proposal0": cls.log_proposal0_math,
-        }
-        bind = {
-            "_log_transition": cls.log_transition_math,
-            "_log_observation": cls.log_observation_math,
-            "_log_proposal": cls.log_proposal_math,
-        }
-        self._g0 = population_map("scalar0", _guided_logg0, backend,
-                                  name=name + "_guided_g0", bind=bind0)  # fmt: skip
-        self._g = population_map("scalar", _guided_logg, backend,
-                                 name=name + "_guided_g", bind=bind)  # fmt: skip
-
-    M0 = BootstrapFeynmanKac.M0
-    M = BootstrapFeynmanKac.M
-    logG = BootstrapFeynmanKac.logG
+        self._m0_math, self._m_math = cls.proposal0_math, cls.proposal_math
+        self._g0_math = bind_globals(
+            _guided_logg0,
+            _log_initial=cls.log_initial_math,
+            _log_observation=cls.log_observation_math,
+            _log_proposal0=cls.log_proposal0_math,
+        )
+        self._g_math = bind_globals(
+            _guided_logg,
+            _log_transition=cls.log_transition_math,
+            _log_observation=cls.log_observation_math,
+            _log_proposal=cls.log_proposal_math,
+        )
 
 
 def particle_filter(

@@ -20,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-from langevin.smc.tempering import TemperedTarget
+from langevin.smc.tempered_target import TemperedTarget
 from langevin.targets.base import Target
 
 __all__ = ["normal_target", "gaussian_model", "logistic_regression_model"]
