@@ -9,18 +9,14 @@ Quick start::
 
 from langevin import diagnostics, kernels, smc, targets
 from langevin.driver import sample
-from langevin.kernels import HMC, MALA, ULA, Kernel, KineticLangevin, suggest_kinetic_parameters
+from langevin.kernels import *  # noqa: F403 - every exported kernel, without listing it again
 from langevin.targets.base import Reference, Target
 from langevin.trace import Trace
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "HMC",
-    "KineticLangevin",
-    "MALA",
-    "ULA",
-    "Kernel",
+    *kernels.__all__,
     "Reference",
     "Target",
     "Trace",
@@ -28,7 +24,6 @@ __all__ = [
     "kernels",
     "sample",
     "smc",
-    "suggest_kinetic_parameters",
     "targets",
     "__version__",
 ]

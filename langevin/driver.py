@@ -416,9 +416,11 @@ def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup
 
 
 def _warn_divergent_transitions(kernel: Kernel, stats: dict, stopped: dict) -> None:
-    """Stan-style report of divergent transitions after warm-up (Hamiltonian kernels: those
-    whose info has an ``energy_error``). Chains that stopped are reported separately."""
-    if "energy_error" not in kernel.Info._fields or "diverging" not in stats:
+    """Stan-style report of divergent transitions after warm-up, for kernels that declare
+    what one is (``Kernel.divergent_transition``: Hamiltonian kernels). Chains that stopped
+    are reported separately."""
+    what = kernel.divergent_transition()
+    if what is None or "diverging" not in stats:
         return
     running = [c for c in range(stats["diverging"].shape[0]) if c not in stopped]
     flags = stats["diverging"][running]
@@ -426,11 +428,9 @@ def _warn_divergent_transitions(kernel: Kernel, stats: dict, stopped: dict) -> N
     if n_div == 0:
         return
     per_chain = {c: int(f.sum()) for c, f in zip(running, flags) if f.any()}
-    threshold = getattr(kernel, "divergence_threshold", None)
     warnings.warn(
-        f"{n_div} of {flags.size} transitions after warm-up were divergent (energy error "
-        + (f"above divergence_threshold={threshold:g}" if threshold is not None else "too large")
-        + f" or not finite; per chain: {per_chain}). The chains went on, but the sampler "
+        f"{n_div} of {flags.size} transitions after warm-up were divergent ({what}; per "
+        f"chain: {per_chain}). The chains went on, but the sampler "
         "could not follow the dynamics somewhere: the draws may miss part of the posterior. "
         "Raise target_acceptance (a smaller step size) or reparametrise the model.",
         DivergentTransitionWarning,

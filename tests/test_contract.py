@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numba
 import numpy as np
 import pytest
-from scipy.stats import chi2
 
 import langevin
 from langevin.backends import jax_backend, jax_ops, numba_backend, numba_ops, numpy_ops
@@ -21,7 +20,7 @@ from langevin.backends.namespace import NAMES, TABLE
 from langevin.backends.portable import make_twin, portable
 from langevin.kernels.base import GradientState, Kernel, init_gradient_state
 from langevin.kernels.mh import MHInfo
-from langevin.spec import Array, Flag, Index, Normal, Scalar, Uniform, Vector, draw_numpy
+from langevin.spec import Array, Flag, Normal, Scalar, Uniform, Vector, draw_numpy
 from tests.stats_helpers import SUITE_FALSE_ALARM, SUITE_Z_TESTS, Z_CRIT
 
 P_CRIT = SUITE_FALSE_ALARM / SUITE_Z_TESTS
@@ -31,112 +30,6 @@ xp: Any = None
 class ToyInfo(NamedTuple):
     acceptance_rate: Scalar
     diverging: Flag
-
-
-# -- minibatch indices as noise ------------------------------------------------------------------
-class CountNoise(NamedTuple):
-    batch: Vector  # annotations document; the declaration (Index) types the field
-
-
-@portable
-def count_step(state, noise, step_size, params, target):
-    """position[i] += 1 for every index i in the minibatch: positions count inclusions."""
-    ones = noise.batch * 0.0 + 1.0
-    position = xp.scatter_add(state.position, noise.batch, ones)
-    return GradientState(position, state.logdensity, state.grad), ToyInfo(1.0, False)
-
-
-@dataclasses.dataclass(frozen=True)
-class MinibatchCounter(Kernel):
-    """Declares Index(n, size) noise: n = the dimension, ``batch`` items per step."""
-
-    step_size: float
-    batch: int = 3
-    State = GradientState
-    Info = ToyInfo
-    Noise = CountNoise
-    exact = False
-    bias_order = 1.0
-    init_math = staticmethod(init_gradient_state)
-    step_math = staticmethod(count_step)
-
-    def noise(self, dim):
-        return CountNoise(Index(dim, self.batch))
-
-
-def _counts(result) -> np.ndarray:
-    """Per-step inclusions (members, steps, n) from the recorded positions."""
-    pos = result.position
-    start = np.zeros_like(pos[:, :1])
-    return np.diff(np.concatenate([start, pos], axis=1), axis=1)
-
-
-def test_index_noise_same_indices_on_both_backends():
-    """The same seed gives the same index arrays (each noise kind's NumPy hook), and both
-    backends consume them identically; every step's batch is distinct items."""
-    n, steps, members = 10, 200, 3
-    kernel = MinibatchCounter(1.0, batch=4)
-    target = langevin.targets.gaussian(n)
-    noise = draw_numpy(kernel.noise(n), np.random.default_rng(5), (members, steps))
-    assert noise.batch.dtype == np.int64
-    x0 = np.zeros((members, n))
-    out = []
-    for be in (numba_backend, jax_backend):
-        p = be.prepare(kernel, target, n, np.float64)
-        out.append(be.run(p, be.init(p, x0), steps, np.ones(members), noise=noise))
-    np.testing.assert_array_equal(out[0].position, out[1].position)
-    inc = _counts(out[0])
-    assert np.all((inc == 0) | (inc == 1)) and np.all(inc.sum(-1) == 4)  # without replacement
-    for m in range(members):  # and they are the declared indices
-        for t in range(steps):
-            assert set(np.flatnonzero(inc[m, t])) == set(noise.batch[m, t])
-
-
-@pytest.mark.parametrize("backend", ["numba", "jax"])
-def test_index_noise_drawn_in_the_loop_is_uniform_without_replacement(backend):
-    """Each backend's own in-loop draw: distinct items every step, inclusion frequencies
-    uniform (chi-square test of the counts, per-test level P_CRIT)."""
-    n, batch, steps, chains = 12, 5, 3000, 2
-    trace = langevin.sample(langevin.targets.gaussian(n), MinibatchCounter(1.0, batch=batch),
-                            chains=chains, warmup=0, draws=steps, seed=3, backend=backend,
-                            initial_position=np.zeros((chains, n)), progress=False)  # fmt: skip
-    pos = trace.draws
-    inc = np.diff(np.concatenate([np.zeros_like(pos[:, :1]), pos], axis=1), axis=1)
-    assert np.all((inc == 0) | (inc == 1)) and np.all(inc.sum(-1) == batch)
-    counts = inc.sum(axis=(0, 1))
-    expected = chains * steps * batch / n
-    # Per step an item is included with p = b/n, Var p(1 − p), and two items have covariance
-    # −p(1 − p)/(n − 1) (the b items are distinct): the counts' covariance is
-    # T p (1 − p) n/(n − 1) (I − J/n), so Σ (O − E)² / E · (n − 1)/(n (1 − p)) ~ χ²_{n−1}.
-    p = batch / n
-    stat = np.sum((counts - expected) ** 2 / expected) * (n - 1) / (n * (1 - p))
-    assert chi2.sf(stat, n - 1) > P_CRIT, (stat, counts)
-
-
-def test_index_noise_draws_are_floyd_uniform_over_subsets():
-    """All C(5, 2) = 10 subsets equally likely from the NumPy hook (which the Numba loop
-    reproduces draw for draw): chi-square over subsets."""
-    rng = np.random.default_rng(0)
-    d = Index(5, 2)
-    draws = [tuple(sorted(d.draw_numpy(rng))) for _ in range(20000)]
-    _, counts = np.unique(np.array(draws), axis=0, return_counts=True)
-    assert counts.size == 10
-    stat = np.sum((counts - 2000) ** 2 / 2000)
-    assert chi2.sf(stat, 9) > P_CRIT
-
-
-def test_unknown_noise_kind_is_refused_on_both_backends():
-    class Strange(NamedTuple):
-        shape: tuple
-
-    @dataclasses.dataclass(frozen=True)
-    class Bad(MinibatchCounter):
-        def noise(self, dim):
-            return CountNoise(Strange((dim,)))
-
-    for be in (numba_backend, jax_backend):
-        with pytest.raises(TypeError, match="batch.*not a noise kind"):
-            be.prepare(Bad(1.0), langevin.targets.gaussian(3), 3, np.float64)
 
 
 # -- capabilities --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ values, with standard errors from the spread over independent runs.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -434,7 +435,7 @@ def test_tempering_carries_the_kernel_state_across_stages(monkeypatch):
     tempered_smc(model, kernel, n_particles=64, n_steps=2, schedule=np.linspace(0, 1, 6),
                  seed=1, progress=False)  # fmt: skip
     assert len(runs) == 5  # four stages and the final mutation
-    for (_, before_out), (after_in, _) in zip(runs[:-1], runs[1:]):
+    for (_, before_out), (after_in, _) in itertools.pairwise(runs):
         assert np.all(after_in != 0.0)
         # every particle's momentum is one of the previous stage's (resampling gathers)
         assert all(np.any(np.all(before_out == row, axis=1)) for row in after_in)

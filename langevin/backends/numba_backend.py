@@ -142,6 +142,35 @@ def bind_target(target, dim: int | None = None) -> TargetForm:
     return form
 
 
+# -- calling an explicitly typed loop ---------------------------------------------------------
+class _Typed:
+    """A dispatcher compiled for one explicit signature, called with values it accepts.
+
+    Numba's dispatcher sometimes refuses a call whose arguments only *convert* to the
+    signature — a tuple holding dispatchers where the signature has first-class function
+    types — after other conversions were registered in the process ("No matching
+    definition", although ``can_convert`` says safe). Then the compiled entry point is called
+    directly, once every argument was checked convertible."""
+
+    def __init__(self, dispatcher, sig):
+        self.dispatcher = dispatcher
+        self.sig = sig
+
+    @property
+    def signatures(self):
+        return self.dispatcher.signatures
+
+    def __call__(self, *args):
+        try:
+            return self.dispatcher(*args)
+        except TypeError:
+            ctx = self.dispatcher.typingctx
+            for arg, want in zip(args, self.sig.args):
+                if ctx.can_convert(self.dispatcher.typeof_pyval(arg), want) is None:
+                    raise
+            return self.dispatcher.overloads[self.sig.args].entry_point(*args)
+
+
 # -- compile-time generated helpers -----------------------------------------------------------
 def store_fields(buffers, m, t, values):  # pragma: no cover - replaced by the overload
     """``buffers[i][m, t] = values[i]`` for every field of a NamedTuple of scalars."""
@@ -297,7 +326,7 @@ def _loop_for(kernel_cls, adaptation_cls, form_type, params_type, noise_type, dr
             # A kernel whose step passes an allocating function to xp.fori_loop cannot be
             # cached on disk; it is then compiled once per process.
             warnings.filterwarnings("ignore", message=".*[Cc]annot cache", category=NumbaWarning)
-            return numba.njit(sig, cache=True, nogil=True)(fn)
+            return _Typed(numba.njit(sig, cache=True, nogil=True)(fn), sig)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
@@ -428,7 +457,7 @@ def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> 
                 warnings.filterwarnings("ignore", message=".*[Cc]annot cache",
                                         category=NumbaWarning)  # fmt: skip
                 warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-                return numba.njit(sig, cache=True, nogil=True)(f)
+                return _Typed(numba.njit(sig, cache=True, nogil=True)(f), sig)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)

@@ -194,6 +194,12 @@ class Kernel(abc.ABC):
     def noise(self, dim: int) -> NamedTuple:
         """The randomness one step consumes: a ``Noise`` of noise kinds (:mod:`langevin.spec`)."""
 
+    def divergent_transition(self) -> str | None:
+        """What a *divergent transition* is for this kernel (a step whose info says
+        ``diverging`` while the chain goes on), for the driver's warning after sampling;
+        None (the default) when the kernel has no such notion."""
+        return None
+
     def init_noise(self, dim: int) -> NamedTuple:
         """The randomness ``init_math`` consumes (default: none)."""
         return NoNoise()

@@ -243,6 +243,10 @@ class HMC(Kernel):
             raise ValueError(f"HMC: divergence_threshold must be a positive float; got {t!r}")
         object.__setattr__(self, "divergence_threshold", float(t))
 
+    def divergent_transition(self) -> str:
+        return (f"energy error above divergence_threshold={self.divergence_threshold:g} or "
+                "not finite")  # fmt: skip
+
     def noise(self, dim: int) -> HMCNoise:
         return HMCNoise(Normal((dim,)), Uniform(()))
 
