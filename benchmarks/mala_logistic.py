@@ -131,7 +131,7 @@ def mala_proposals(target, starts: np.ndarray, steps: int, seed: int = 5) -> np.
     for c in range(len(starts)):
         previous = np.vstack([starts[c][None, :], out.position[c, :-1]])
         grads = np.array([vg(np.ascontiguousarray(x), data)[1] for x in previous])
-        proposals[c] = previous + STEP_SIZE * grads + np.sqrt(2 * STEP_SIZE) * noise[c].normal
+        proposals[c] = previous + STEP_SIZE * grads + np.sqrt(2 * STEP_SIZE) * noise.normal[c]
     return proposals
 
 

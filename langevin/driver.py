@@ -297,11 +297,11 @@ def sample(
             n = min(chunk, (warmup - done) if in_warmup else (total - done))
             # Chunks end where a warm-up component needs them to (a chunk is in one stage).
             n = min([n, *(b - done for b in boundaries if b > done)])
-            t_chunk = time.perf_counter()
             result = be.run(prepared, state, n, step_size, adapt=in_warmup and adapting,
                             adaptation=ad_state, adaptation_params=ad_params, active=alive,
                             params=params, rngs=sources, start=done)  # fmt: skip
-            chunk = be.next_chunk(chains, dim, kernel, (time.perf_counter() - t_chunk) / n)
+            # sized by the engine's own running time: a first chunk that compiled is not slow
+            chunk = be.next_chunk(chains, dim, kernel, result.seconds / n)
             state, ad_state = result.state, result.adaptation
             _record_divergences(result, done, alive, diverged)
             stats = {"lp": result.logdensity, **result.info}

@@ -24,6 +24,7 @@ class ChunkResult:
         info: per-step statistics, name -> ``(members, steps)`` array.
         n_done: ``(members,)`` steps each member completed (fewer when it diverged).
         diverged: ``(members,)`` True for a member whose state became non-finite.
+        seconds: time spent running the chunk, compilation excluded (what chunk sizing uses).
     """
 
     state: Any
@@ -33,6 +34,7 @@ class ChunkResult:
     info: dict[str, np.ndarray]
     n_done: np.ndarray
     diverged: np.ndarray
+    seconds: float = 0.0
 
 
 def get_backend(name: str):

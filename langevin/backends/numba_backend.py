@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -156,9 +157,8 @@ class _Typed:
         self.dispatcher = dispatcher
         self.sig = sig
 
-    @property
-    def signatures(self):
-        return self.dispatcher.signatures
+    def __getattr__(self, name: str):
+        return getattr(self.dispatcher, name)  # signatures, stats, ... of the dispatcher
 
     def __call__(self, *args):
         try:
@@ -681,6 +681,7 @@ def run(
         loop(lo, hi, state, source, n_steps, step_size, params, target, adapt, adaptation,
              adaptation_params, position, logdensity, info, n_done, diverged, active)  # fmt: skip
 
+    t_start = time.perf_counter()  # after the loop was compiled or loaded
     workers = max(1, min(threads or os.cpu_count() or 1, members))
     if draws_noise:
         bounds = [(c, c + 1) for c in range(members)]  # each chain its own generator
@@ -708,4 +709,5 @@ def run(
         info={f: getattr(info, f) for f in kernel_cls.Info._fields},
         n_done=n_done,
         diverged=diverged,
+        seconds=time.perf_counter() - t_start,
     )

@@ -355,6 +355,12 @@ def tempered_smc(
     log_norm = 0.0
     if reference is not None:
         ref_draw, ref_target, log_norm = gaussian_reference(reference, target)
+    if tuple(kernel.target_fields) != ("logdensity", "grad"):
+        raise TypeError(
+            f"{kernel.name}: tempering moves a kernel's state between exponents through its "
+            "target_fields ('logdensity', 'grad'); this kernel declares "
+            f"{tuple(kernel.target_fields)}"
+        )
     form = tempered_form(target, ref_target, backend, dtype)
     if kernel.backends and backend not in kernel.backends:
         raise TypeError(f"{kernel.name} runs only on backend(s) {sorted(kernel.backends)}")
