@@ -1,37 +1,78 @@
-"""Helpers shared by the benchmark scripts: interleaved timing, machine description, load.
+"""Helpers shared by the benchmark scripts: interleaved timing, machine description, load,
+the timed implementations every peer benchmark has, the reports' common parts, and the
+command line and main loop of the per-problem peer benchmarks.
 
-Moved here from :mod:`benchmarks.mala_logistic` (which imports them under their old names) so
-that :mod:`benchmarks.hmc_blackjax` and :mod:`benchmarks.ess_table` time and report the same
-way. This module imports nothing heavy at the top: JAX and BlackJAX are imported inside
-:func:`machine`, so a script can turn on float64 (``jax_enable_x64``) before any JAX array
+Moved here from :mod:`benchmarks.mala_logistic` (which imports some of them under their old
+names), :mod:`benchmarks.hmc_blackjax` and :mod:`benchmarks.barker_blackjax` so that the
+scripts time and report the same way, each rule in one place. This module imports nothing
+heavy at the top: JAX, BlackJAX, ArviZ, Numba and langevin are imported inside the functions
+that need them, so a script can turn on float64 (``jax_enable_x64``) before any JAX array
 exists, whatever the order of its imports.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks._latency_probe import CHAINS, DATA_SEED, DIM, N_OBS
+
 __all__ = [
+    "RESULTS",
+    "INIT_SEED",
+    "Z_CONSISTENT",
+    "COUNT_DRAWS",
     "Timed",
     "clock",
+    "log",
     "time_interleaved",
     "machine",
+    "machine_at_start",
     "loadavg",
     "load_warning",
     "fmt_goal",
+    "logistic_target",
+    "ark_target",
+    "start_points",
+    "langevin_timed",
+    "numba_one_thread_timed",
+    "blackjax_timed",
+    "blackjax_chains",
+    "acceptance_stats",
+    "acceptance_z",
+    "ratios",
     "counting_numba_target",
     "counting_jax_logdensity",
     "counted_gradients_per_step",
+    "counted_gradients",
+    "ProblemResult",
+    "timing_rows",
+    "report_head",
+    "timing_cells",
+    "acceptance_cells",
+    "equal_work",
+    "Plan",
+    "parse_plan",
+    "run_problems",
+    "write_reports",
 ]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+INIT_SEED = 12345  # starting points, shared by every implementation
+#: |z| below this: acceptance rates consistent within Monte Carlo error.
+Z_CONSISTENT = 3.0
+COUNT_DRAWS = 5  # extra draws of the gradient-counting runs
 
 
 @dataclass
@@ -61,6 +102,11 @@ def clock(fn: Callable[[], object]) -> tuple[float, float, object]:
     c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def log(msg: str) -> None:
+    """Print a progress line at once (the scripts' log)."""
+    print(msg, flush=True)
 
 
 def time_interleaved(items: list[Timed], runs: int, log: Callable[[str], None]) -> None:
@@ -109,6 +155,15 @@ def machine() -> dict[str, str]:
     }
 
 
+def machine_at_start(headline: str) -> dict[str, str]:
+    """:func:`machine` with the load average now, logged after ``headline``."""
+    info = machine()
+    info["load average (1, 5, 15 min) at start"] = loadavg()
+    log(headline)
+    log("  " + "; ".join(f"{k}={v}" for k, v in info.items()))
+    return info
+
+
 def loadavg() -> str:
     """The 1, 5 and 15 minute load averages, as text."""
     try:
@@ -142,6 +197,142 @@ def fmt_goal(value: float, goal: float | None) -> str:
     if goal is None:
         return "—"
     return f"<= {goal:g}: {'met' if value <= goal else 'NOT met'}"
+
+
+# -- problems ---------------------------------------------------------------------------------
+def logistic_target() -> Any:
+    """``synthetic_logistic_regression(n=1000, dim=50)``: the problem every benchmark runs."""
+    import langevin
+
+    return langevin.targets.synthetic_logistic_regression(n=N_OBS, dim=DIM, seed=DATA_SEED)
+
+
+def ark_target() -> Any:
+    """posteriordb ``arK-arK`` (7-D, 195 rows): cheap gradients."""
+    import langevin
+
+    return langevin.targets.posteriordb("arK-arK")
+
+
+def start_points(target: Any, chains: int) -> tuple[np.ndarray, bool]:
+    """The chains' starting points, shared by every implementation, and whether they are
+    reference draws: ``chains`` distinct reference posterior draws when the target has them,
+    else its initial position plus U(−0.1, 0.1) jitter; float64, C order, from ``INIT_SEED``."""
+    rng = np.random.default_rng(INIT_SEED)
+    if target.reference is not None and target.reference.draws is not None:
+        rows = rng.choice(len(target.reference.draws), size=chains, replace=False)
+        return np.ascontiguousarray(target.reference.draws[rows], dtype=np.float64), True
+    jitter = rng.uniform(-0.1, 0.1, (chains, target.dim))
+    return np.ascontiguousarray(target.initial_position + jitter, dtype=np.float64), False
+
+
+# -- the timed implementations every peer benchmark has ----------------------------------------
+# Run r of each is seeded by 1000 + r (langevin.sample), 2000 + r (Numba on one thread) and
+# 3000 + r (BlackJAX); r = 0 is the warm-up call.
+def langevin_timed(target: Any, kernel: Any, starts: np.ndarray, draws: int, backend: str,
+                   **kwargs: Any) -> Callable[[int], Any]:  # fmt: skip
+    """``fn(r)``: ``langevin.sample(..., backend=backend, warmup=0)`` from ``starts``."""
+    import langevin
+
+    def fn(r: int) -> Any:
+        return langevin.sample(
+            target, kernel, chains=len(starts), warmup=0, draws=draws, backend=backend,
+            progress=False, seed=1000 + r, initial_position=starts, **kwargs,
+        )  # fmt: skip
+
+    return fn
+
+
+def numba_one_thread_timed(
+    kernel: Any, target: Any, starts: np.ndarray, draws: int, step_sizes: np.ndarray, **kwargs: Any
+) -> Callable[[int], Any]:
+    """``fn(r)``: ``numba_backend.prepare/init/run(..., threads=1)`` from ``starts``: the
+    chains one after the other on one thread (``kwargs`` go to ``numba_backend.run``)."""
+    from langevin.backends import numba_backend
+
+    chains, dim = starts.shape
+
+    def fn(r: int) -> Any:
+        prepared = numba_backend.prepare(kernel, target, dim, np.float64)
+        states = numba_backend.init(prepared, starts)
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(2000 + r).spawn(chains)]
+        return numba_backend.run(prepared, states, draws, step_sizes, rngs=rngs, threads=1,
+                                 **kwargs)  # fmt: skip
+
+    return fn
+
+
+def blackjax_timed(run: Callable, starts: np.ndarray) -> Callable[[int], Any]:
+    """``fn(r)``: ``run(key, starts)`` (a :func:`blackjax_chains` run), blocked until done."""
+    import jax
+    import jax.numpy as jnp
+
+    starts_jax = jnp.asarray(starts)
+
+    def fn(r: int) -> Any:
+        return jax.block_until_ready(run(jax.random.key(3000 + r), starts_jax))
+
+    return fn
+
+
+def blackjax_chains(algorithm: Any, draws: int, chains: int, record: Callable) -> Callable:
+    """A BlackJAX ``algorithm`` ``vmap``-ed over the chains inside a jitted ``lax.scan`` over
+    the draws, keys split per step the way the BlackJAX documentation does.
+
+    ``record(states, info)`` is what each step keeps. Returns ``run(key, starts) -> records``,
+    each with leading axes ``(draws, chains)``.
+    """
+    import jax
+
+    @jax.jit
+    def run(key, starts):
+        states = jax.vmap(algorithm.init)(starts)
+
+        def one_step(states, step_key):
+            keys = jax.random.split(step_key, chains)
+            states, info = jax.vmap(algorithm.step)(keys, states)
+            return states, record(states, info)
+
+        _, records = jax.lax.scan(one_step, states, jax.random.split(key, draws))
+        return records
+
+    return run
+
+
+# -- equal work and ratios ---------------------------------------------------------------------
+def acceptance_stats(rate: Any) -> dict[str, float]:
+    """Mean acceptance probability with its MCSE (ArviZ ESS of the mean, over chains);
+    ``rate`` is ``(chains, draws)``."""
+    import arviz as az
+
+    rate = np.asarray(rate, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ess = float(az.ess(rate, method="mean"))
+    sd = float(np.std(rate, ddof=1))
+    return {"acceptance_rate": float(np.mean(rate)),
+            "acceptance_mcse": sd / np.sqrt(max(ess, 1.0))}  # fmt: skip
+
+
+def acceptance_z(item: Timed, reference: Timed) -> float:
+    """z of the difference of two mean acceptance probabilities (independent runs)."""
+    a, b = item.summary, reference.summary
+    se = np.hypot(a["acceptance_mcse"], b["acceptance_mcse"])
+    return float((a["acceptance_rate"] - b["acceptance_rate"]) / se) if se > 0 else float("nan")
+
+
+def ratios(items: dict[str, Timed],
+           spec: dict[str, tuple]) -> list[tuple[str, float, float, float | None]]:  # fmt: skip
+    """``(label, wall-time ratio, CPU-time ratio, goal)`` of medians, for each ``label ->
+    (numerator, denominator)`` or ``(numerator, denominator, goal: ratio <= goal)`` of
+    ``spec`` whose two implementations are in ``items`` (goal ``None`` without one)."""
+    out = []
+    for label, (num, den, *goal) in spec.items():
+        if num in items and den in items:
+            a, b = items[num], items[den]
+            out.append((label, a.median / b.median, a.cpu_median / b.cpu_median,
+                        goal[0] if goal else None))  # fmt: skip
+    return out
 
 
 # -- counting gradient evaluations ------------------------------------------------------------
@@ -202,7 +393,7 @@ def counting_jax_logdensity(target: Any) -> tuple[Callable, list[int]]:
 
 
 def counted_gradients_per_step(kernel: Any, target: Any, start: np.ndarray, backend: str,
-                               extra: int = 5) -> float:  # fmt: skip
+                               extra: int = COUNT_DRAWS) -> float:  # fmt: skip
     """Value-and-gradient evaluations per step of ``langevin.sample`` with ``kernel``, counted:
     (calls in a run of ``1 + extra`` draws − calls in a run of 1 draw) / ``extra``, one chain
     started at ``start``, no warm-up (so initialisation and checks cancel out)."""
@@ -234,3 +425,202 @@ def counted_gradients_per_step(kernel: Any, target: Any, start: np.ndarray, back
             return count[0]
 
     return (calls(1 + extra) - calls(1)) / extra
+
+
+def counted_gradients(kernel: Any, target: Any, start: np.ndarray,
+                      make_blackjax_run: Callable[[Callable, int], Callable],
+                      extra: int = COUNT_DRAWS) -> dict[str, float]:  # fmt: skip
+    """Counted value-and-gradient evaluations per draw of langevin's ``numba`` and ``jax``
+    backends (:func:`counted_gradients_per_step`) and of ``blackjax``, one chain from
+    ``start``: (calls in a run of ``1 + extra`` draws − calls in a run of 1 draw) / ``extra``.
+
+    ``make_blackjax_run(logdensity, draws)`` builds the BlackJAX run of one chain
+    (``run(key, starts)``, a :func:`blackjax_chains` run).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    out = {
+        backend: counted_gradients_per_step(kernel, target, start, backend, extra)
+        for backend in ("numba", "jax")
+    }
+    logdensity, calls = counting_jax_logdensity(target)
+
+    def blackjax_calls(draws: int) -> int:
+        run = make_blackjax_run(logdensity, draws)
+        calls[0] = 0
+        jax.block_until_ready(run(jax.random.key(0), jnp.asarray(start[None, :])))
+        jax.effects_barrier()
+        return calls[0]
+
+    out["blackjax"] = (blackjax_calls(1 + extra) - blackjax_calls(1)) / extra
+    return out
+
+
+# -- reports ----------------------------------------------------------------------------------
+@dataclass
+class ProblemResult:
+    """One problem of a per-problem peer benchmark: its timed implementations and counted
+    gradient evaluations per draw."""
+
+    problem: Any
+    chains: int
+    draws: int
+    items: list[Timed]
+    counted: dict[str, float]
+
+    @property
+    def by_name(self) -> dict[str, Timed]:
+        return {it.name: it for it in self.items}
+
+
+def timing_rows(it: Timed) -> Iterator[tuple[str, float, float]]:
+    """``(run, wall seconds, CPU seconds)`` of ``it``'s CSV rows: the first call (``"first"``),
+    each timed run (``"1"``, ``"2"``, …) and the medians (``"median"``)."""
+    yield "first", it.first, it.first_cpu
+    for i, (t, c) in enumerate(zip(it.runs, it.cpu_runs), 1):
+        yield str(i), t, c
+    yield "median", it.median, it.cpu_median
+
+
+def report_head(title: str, command: str, info: dict, description: str) -> list[str]:
+    """A Markdown report's first lines: title, how it was made, ``description``, the machine
+    (and a warning if it was busy)."""
+    return [
+        f"# {title}",
+        "",
+        f"Made by `{command}` on {info['date']}.",
+        "",
+        description,
+        "",
+        "## Machine",
+        "",
+        *(f"- {k}: {v}" for k, v in info.items()),
+        "",
+        *load_warning(info),
+    ]
+
+
+def timing_cells(it: Timed, n_draws: int) -> str:
+    """The first cells of an implementation's row of a per-problem table, up to and with the
+    separator after the last: name, median, min, max, spread (max−min)/median, CPU median,
+    first call (seconds) and µs per draw (``n_draws`` draws in all chains)."""
+    spread = (max(it.runs) - min(it.runs)) / it.median if it.runs else float("nan")
+    return (
+        f"| {it.name} | {it.median:.3f} | {min(it.runs):.3f} | {max(it.runs):.3f} | "
+        f"{spread:.1%} | {it.cpu_median:.3f} | {it.first:.3f} | "
+        f"{1e6 * it.median / n_draws:.1f} | "
+    )
+
+
+def acceptance_cells(it: Timed, reference: Timed) -> str:
+    """``mean acceptance ± MCSE | z`` of ``it`` against ``reference`` (a dash for itself)."""
+    s = it.summary
+    z = "—" if it is reference else f"{acceptance_z(it, reference):+.2f}"
+    return f"{s['acceptance_rate']:.4f} ± {s['acceptance_mcse']:.4f} | {z}"
+
+
+def equal_work(res: ProblemResult) -> list[str]:
+    """The paragraph checking equal work against BlackJAX: acceptance rates consistent (every
+    sampler's |z| below ``Z_CONSISTENT``) and counted gradient evaluations per draw equal."""
+    reference = res.by_name["blackjax"]
+    zs = [abs(acceptance_z(it, reference)) for it in res.items
+          if it.summary and it is not reference]  # fmt: skip
+    grads = {round(v, 6) for v in res.counted.values()}
+    return [
+        "Equal work: acceptance rates "
+        + ("consistent" if max(zs) < Z_CONSISTENT else "**NOT consistent**")
+        + f" with BlackJAX's (max |z| = {max(zs):.2f}, threshold {Z_CONSISTENT:g}); counted "
+        "gradient evaluations per draw "
+        + ("equal" if len(grads) == 1 else "**differ**")
+        + f" ({', '.join(f'{k} {v:g}' for k, v in res.counted.items())}).",
+        "",
+    ]
+
+
+# -- the command line and main loop of the per-problem peer benchmarks --------------------------
+@dataclass(frozen=True)
+class Plan:
+    """What the command line of a per-problem peer benchmark asks for (:func:`parse_plan`)."""
+
+    names: list[str]  # the problems
+    runs: int  # timed runs per implementation
+    chains: int
+    draws: int | None  # --draws: per chain, every problem
+    quick: bool
+    tiny: bool
+    out: Path
+    tag: str | None  # suffix of the result file names
+    flag: str  # " --tiny", " --quick" or "": how the report says it was made
+
+    def draws_of(self, full: int) -> int:
+        """Draws per chain of a problem whose full run has ``full``."""
+        return self.draws or (20 if self.tiny else full // (10 if self.quick else 1))
+
+    @property
+    def config(self) -> dict:
+        """What the Markdown report needs: ``runs`` and ``flag``."""
+        return {"runs": self.runs, "flag": self.flag}
+
+
+def parse_plan(argv: list[str] | None, doc: str, problems: Sequence[str]) -> Plan:
+    """Parse the options of a per-problem peer benchmark (``doc``: the script's docstring)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="1/10 of the draws, 2 timed runs")
+    size.add_argument("--tiny", action="store_true",
+                      help="logistic only, 2 chains x 20 draws, 1 run (smoke test)")  # fmt: skip
+    parser.add_argument("--problems", nargs="+", choices=sorted(problems), default=None)
+    parser.add_argument("--draws", type=int, default=None, help="draws per chain (all problems)")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per implementation")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
+    parser.add_argument("--tag", default=None, help="suffix of the result file names")
+    args = parser.parse_args(argv)
+    return Plan(
+        names=args.problems or (["logistic"] if args.tiny else list(problems)),
+        runs=args.runs or (1 if args.tiny else 2 if args.quick else 5),
+        chains=2 if args.tiny else CHAINS,
+        draws=args.draws,
+        quick=args.quick,
+        tiny=args.tiny,
+        out=args.out,
+        tag=args.tag or ("tiny" if args.tiny else "quick" if args.quick else None),
+        flag=" --tiny" if args.tiny else " --quick" if args.quick else "",
+    )
+
+
+def run_problems(plan: Plan, problems: dict[str, Any], headline: str,
+                 bench: Callable[..., ProblemResult],
+                 ignore: Sequence[type[Warning]] = ()) -> tuple[dict, list]:  # fmt: skip
+    """Run ``bench(problem, target, starts, draws, runs)`` on each problem of ``plan``, Numba's
+    warnings (and ``ignore``) silenced; returns the machine description with the load
+    averages at start and end, and the results."""
+    import numba
+
+    info = machine_at_start(f"{headline} benchmark: problems {plan.names}, {plan.chains} "
+                            f"chains, {plan.runs} timed runs")  # fmt: skip
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
+        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
+        for category in ignore:
+            warnings.simplefilter("ignore", category)
+        for name in plan.names:
+            problem = problems[name]
+            draws = plan.draws_of(problem.draws)
+            target = problem.make_target()
+            starts = problem.starts(target, plan.chains)
+            results.append(bench(problem, target, starts, draws, plan.runs))
+    info["load average (1, 5, 15 min) at end"] = loadavg()
+    return info, results
+
+
+def write_reports(plan: Plan, name: str, info: dict, results: list,
+                  write_csv: Callable, write_md: Callable) -> None:  # fmt: skip
+    """``write_csv(path, results)`` and ``write_md(path, config, info, results)`` to
+    ``name[_tag].csv`` and ``.md`` in the plan's directory."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    stem = name + (f"_{plan.tag}" if plan.tag else "")
+    write_csv(plan.out / f"{stem}.csv", results)
+    write_md(plan.out / f"{stem}.md", plan.config, info, results)
+    log(f"wrote {plan.out / (stem + '.csv')} and {plan.out / (stem + '.md')}")

@@ -48,7 +48,6 @@ directory.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import statistics
 import warnings
@@ -64,33 +63,41 @@ jax.config.update("jax_enable_x64", True)
 
 import arviz as az  # noqa: E402
 import blackjax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 import langevin  # noqa: E402
 from benchmarks._common import (  # noqa: E402
+    INIT_SEED,
+    ProblemResult,
     Timed,
-    counted_gradients_per_step,
-    counting_jax_logdensity,
-    load_warning,
-    loadavg,
-    machine,
+    acceptance_cells,
+    acceptance_stats,
+    ark_target,
+    blackjax_chains,
+    blackjax_timed,
+    counted_gradients,
+    equal_work,
+    langevin_timed,
+    log,
+    logistic_target,
+    parse_plan,
+    ratios,
+    report_head,
+    run_problems,
+    start_points,
     time_interleaved,
+    timing_cells,
+    timing_rows,
+    write_reports,
 )
-from benchmarks._latency_probe import CHAINS, DATA_SEED, DIM, N_OBS  # noqa: E402
+from benchmarks._latency_probe import DIM, N_OBS  # noqa: E402
 from langevin.kernels import Barker  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-INIT_SEED = 12345  # starting points, shared by every implementation
 RATIOS = {  # ratio name -> (numerator, denominator)
     "numba / blackjax": ("numba", "blackjax"),
     "jax / blackjax": ("jax", "blackjax"),
     "numba / jax": ("numba", "jax"),
 }
-#: |z| below this: acceptance rates consistent within Monte Carlo error.
-Z_CONSISTENT = 3.0
-COUNT_DRAWS = 5  # extra draws of the gradient-counting runs
 
 
 @dataclass(frozen=True)
@@ -105,23 +112,13 @@ class Problem:
 
     def starts(self, target: langevin.Target, chains: int) -> np.ndarray:
         """The chains' starting points, shared by every implementation."""
-        rng = np.random.default_rng(INIT_SEED)
-        if target.reference is not None and target.reference.draws is not None:
-            rows = rng.choice(len(target.reference.draws), size=chains, replace=False)
-            return np.ascontiguousarray(target.reference.draws[rows], dtype=np.float64)
-        jitter = rng.uniform(-0.1, 0.1, (chains, target.dim))
+        starts, at_reference = start_points(target, chains)
+        if at_reference:
+            return starts
         burn = langevin.sample(target, Barker(self.step_size), chains=chains, warmup=0,
                                draws=1000, seed=INIT_SEED, progress=False,
-                               initial_position=target.initial_position + jitter)  # fmt: skip
+                               initial_position=starts)  # fmt: skip
         return np.ascontiguousarray(burn.draws[:, -1], dtype=np.float64)
-
-
-def _logistic() -> langevin.Target:
-    return langevin.targets.synthetic_logistic_regression(n=N_OBS, dim=DIM, seed=DATA_SEED)
-
-
-def _ark() -> langevin.Target:
-    return langevin.targets.posteriordb("arK-arK")
 
 
 # Step sizes: the median σ that warm-up (dual averaging toward 0.574, 4 chains x 2000 steps
@@ -129,11 +126,11 @@ def _ark() -> langevin.Target:
 # 2000 fixed-σ draws from the warm-up's last states then accepted 0.59 and 0.56.
 PROBLEMS = {
     "logistic": Problem(
-        "logistic", f"synthetic_logistic_regression(n={N_OBS}, dim={DIM})", _logistic,
+        "logistic", f"synthetic_logistic_regression(n={N_OBS}, dim={DIM})", logistic_target,
         0.28, 10000,
     ),
     "arK": Problem(
-        "arK", "posteriordb arK-arK (7-D, 195 rows)", _ark, 0.018, 50000,
+        "arK", "posteriordb arK-arK (7-D, 195 rows)", ark_target, 0.018, 50000,
     ),
 }  # fmt: skip
 
@@ -147,32 +144,9 @@ def make_blackjax_barker(logdensity: Callable, step_size: float, draws: int,
     ``(draws, chains)``.
     """
     algorithm = blackjax.barker_proposal(logdensity, step_size)
-
-    @jax.jit
-    def run(key, starts):
-        states = jax.vmap(algorithm.init)(starts)
-
-        def one_step(states, step_key):
-            keys = jax.random.split(step_key, chains)
-            states, info = jax.vmap(algorithm.step)(keys, states)
-            return states, (states.position, info.acceptance_rate)
-
-        _, record = jax.lax.scan(one_step, states, jax.random.split(key, draws))
-        return record
-
-    return run
-
-
-def acceptance_summary(rate: np.ndarray) -> dict:
-    """Mean acceptance probability with its MCSE (ArviZ ESS of the mean over chains);
-    ``rate`` is ``(chains, draws)``."""
-    rate = np.asarray(rate, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ess = float(az.ess(rate, method="mean"))
-    sd = float(np.std(rate, ddof=1))
-    return {"acceptance_rate": float(np.mean(rate)),
-            "acceptance_mcse": sd / np.sqrt(max(ess, 1.0))}  # fmt: skip
+    return blackjax_chains(
+        algorithm, draws, chains, lambda states, info: (states.position, info.acceptance_rate)
+    )
 
 
 def bulk_ess(draws: np.ndarray) -> np.ndarray:
@@ -191,29 +165,29 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int,
     kernel = Barker(problem.step_size)
 
     def sample(backend):
+        run = langevin_timed(target, kernel, starts, draws, backend)
+
         def fn(r):
-            trace = langevin.sample(target, kernel, chains=chains, warmup=0, draws=draws,
-                                    backend=backend, progress=False, seed=1000 + r,
-                                    initial_position=starts)  # fmt: skip
+            trace = run(r)
             outputs.setdefault(backend, {})[r] = trace.draws
             return trace
 
         return fn
 
     def trace_summary(trace):
-        return acceptance_summary(trace.sample_stats["acceptance_rate"])
+        return acceptance_stats(trace.sample_stats["acceptance_rate"])
 
-    blackjax_run = make_blackjax_barker(target.jax_logdensity, problem.step_size, draws,
-                                        chains)  # fmt: skip
-    starts_jax = jnp.asarray(starts)
+    blackjax_run = blackjax_timed(
+        make_blackjax_barker(target.jax_logdensity, problem.step_size, draws, chains), starts
+    )
 
     def blackjax_fn(r):
-        out = jax.block_until_ready(blackjax_run(jax.random.key(3000 + r), starts_jax))
+        out = blackjax_run(r)
         outputs.setdefault("blackjax", {})[r] = np.asarray(out[0]).transpose(1, 0, 2)
         return out
 
     def blackjax_summary(out):
-        return acceptance_summary(np.asarray(out[1]).T)  # -> (chains, draws)
+        return acceptance_stats(np.asarray(out[1]).T)  # -> (chains, draws)
 
     return [
         Timed("numba", sample("numba"), trace_summary),
@@ -223,33 +197,19 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int,
 
 
 def count_gradients(problem: Problem, target, start: np.ndarray) -> dict[str, float]:
-    """Counted value-and-gradient evaluations per draw of each implementation (one chain)."""
-    kernel = Barker(problem.step_size)
-    out = {
-        backend: counted_gradients_per_step(kernel, target, start, backend, COUNT_DRAWS)
-        for backend in ("numba", "jax")
-    }
-    logdensity, calls = counting_jax_logdensity(target)
-
-    def blackjax_calls(draws):
-        run = make_blackjax_barker(logdensity, problem.step_size, draws, 1)
-        calls[0] = 0
-        jax.block_until_ready(run(jax.random.key(0), jnp.asarray(start[None, :])))
-        jax.effects_barrier()
-        return calls[0]
-
-    out["blackjax"] = (blackjax_calls(1 + COUNT_DRAWS) - blackjax_calls(1)) / COUNT_DRAWS
-    return out
+    """Counted value-and-gradient evaluations per draw of each implementation (one chain;
+    :func:`benchmarks._common.counted_gradients`)."""
+    return counted_gradients(
+        Barker(problem.step_size), target, start,
+        lambda logdensity, draws: make_blackjax_barker(logdensity, problem.step_size, draws, 1),
+    )  # fmt: skip
 
 
 # -- report -----------------------------------------------------------------------------------
 @dataclass
-class ProblemResult:
-    problem: Problem
-    chains: int
-    draws: int
-    items: list[Timed]
-    counted: dict[str, float]
+class BarkerResult(ProblemResult):
+    """A problem's result with the ESS of every timed run."""
+
     ess: dict[str, list[np.ndarray]]  # name -> per timed run, the ESS of every coordinate
 
     def efficiency(self, it: Timed) -> dict[str, float]:
@@ -262,20 +222,7 @@ class ProblemResult:
         }
 
 
-def ratios(items: dict[str, Timed]) -> list[tuple[str, float, float]]:
-    """``(label, wall-time ratio, CPU-time ratio)`` of medians."""
-    return [(label, items[a].median / items[b].median, items[a].cpu_median / items[b].cpu_median)
-            for label, (a, b) in RATIOS.items() if a in items and b in items]  # fmt: skip
-
-
-def acceptance_z(item: Timed, reference: Timed) -> float:
-    """z of the difference of two mean acceptance probabilities (independent runs)."""
-    a, b = item.summary, reference.summary
-    se = np.hypot(a["acceptance_mcse"], b["acceptance_mcse"])
-    return float((a["acceptance_rate"] - b["acceptance_rate"]) / se) if se > 0 else float("nan")
-
-
-def write_csv(path: Path, results: list[ProblemResult]) -> None:
+def write_csv(path: Path, results: list[BarkerResult]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["problem", "name", "run", "seconds", "cpu_seconds", "draws", "chains",
@@ -285,26 +232,27 @@ def write_csv(path: Path, results: list[ProblemResult]) -> None:
             p = res.problem
             tail = [res.draws, res.chains, p.step_size]
             for it in res.items:
-                w.writerow([p.name, it.name, "first", f"{it.first:.6f}", f"{it.first_cpu:.6f}",
-                            *tail, "", "", "", "", "", ""])  # fmt: skip
-                for i, (t, c, e) in enumerate(zip(it.runs, it.cpu_runs, res.ess[it.name]), 1):
-                    w.writerow([p.name, it.name, str(i), f"{t:.6f}", f"{c:.6f}", *tail,
-                                f"{e.min():.1f}", f"{e.mean():.1f}", f"{e.min() / t:.1f}",
-                                "", "", ""])  # fmt: skip
                 eff, s = res.efficiency(it), it.summary
-                w.writerow([p.name, it.name, "median", f"{it.median:.6f}",
-                            f"{it.cpu_median:.6f}", *tail, f"{eff['min_ess']:.1f}",
-                            f"{eff['mean_ess']:.1f}", f"{eff['min_ess_per_s']:.1f}",
-                            f"{s['acceptance_rate']:.6f}", f"{s['acceptance_mcse']:.6f}",
-                            f"{res.counted[it.name]:.4f}"])  # fmt: skip
+                for run, t, c in timing_rows(it):
+                    if run == "first":
+                        cells = [""] * 6
+                    elif run == "median":
+                        cells = [f"{eff['min_ess']:.1f}", f"{eff['mean_ess']:.1f}",
+                                 f"{eff['min_ess_per_s']:.1f}", f"{s['acceptance_rate']:.6f}",
+                                 f"{s['acceptance_mcse']:.6f}",
+                                 f"{res.counted[it.name]:.4f}"]  # fmt: skip
+                    else:  # timed run number `run`
+                        e = res.ess[it.name][int(run) - 1]
+                        cells = [f"{e.min():.1f}", f"{e.mean():.1f}", f"{e.min() / t:.1f}",
+                                 "", "", ""]  # fmt: skip
+                    w.writerow([p.name, it.name, run, f"{t:.6f}", f"{c:.6f}", *tail, *cells])
 
 
-def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult]) -> None:
-    lines = [
-        "# Barker proposal: langevin vs BlackJAX",
-        "",
-        f"Made by `python -m benchmarks.barker_blackjax{config['flag']}` on {info['date']}.",
-        "",
+def write_md(path: Path, config: dict, info: dict, results: list[BarkerResult]) -> None:
+    lines = report_head(
+        "Barker proposal: langevin vs BlackJAX",
+        f"python -m benchmarks.barker_blackjax{config['flag']}",
+        info,
         "The same fixed step size σ (no warm-up), identity preconditioning, chains, starting "
         "points and float64 in every implementation; BlackJAX is `blackjax.barker_proposal` "
         "vmapped over the chains in a jitted `lax.scan`. Times: median of "
@@ -314,16 +262,10 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
         "(all threads) during the run. ESS: ArviZ bulk ESS of each coordinate of a run's "
         "draws; min and mean over coordinates, median over the timed runs; ESS/s is each "
         "run's min ESS over its own wall time, median over runs.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {k}: {v}" for k, v in info.items()),
-        "",
-        *load_warning(info),
-    ]
+    )
     for res in results:
         p = res.problem
-        by_name = {it.name: it for it in res.items}
+        by_name = res.by_name
         n_draws = res.draws * res.chains
         lines += [
             f"## {p.name}: {p.description}",
@@ -336,16 +278,12 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for it in res.items:
-            s, eff = it.summary, res.efficiency(it)
-            spread = (max(it.runs) - min(it.runs)) / it.median if it.runs else float("nan")
-            z = "—" if it.name == "blackjax" else f"{acceptance_z(it, by_name['blackjax']):+.2f}"
+            eff = res.efficiency(it)
             lines.append(
-                f"| {it.name} | {it.median:.3f} | {min(it.runs):.3f} | {max(it.runs):.3f} | "
-                f"{spread:.1%} | {it.cpu_median:.3f} | {it.first:.3f} | "
-                f"{1e6 * it.median / n_draws:.1f} | {eff['min_ess']:.0f} | "
-                f"{eff['mean_ess']:.0f} | {eff['min_ess_per_s']:.0f} | "
-                f"{s['acceptance_rate']:.4f} ± {s['acceptance_mcse']:.4f} | {z} | "
-                f"{res.counted[it.name]:g} |"
+                timing_cells(it, n_draws)
+                + f"{eff['min_ess']:.0f} | {eff['mean_ess']:.0f} | {eff['min_ess_per_s']:.0f} | "
+                + acceptance_cells(it, by_name["blackjax"])
+                + f" | {res.counted[it.name]:g} |"
             )
         ess_s = {it.name: res.efficiency(it)["min_ess_per_s"] for it in res.items}
         lines += [
@@ -356,86 +294,42 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
             *(
                 f"| {label} | {wall:.3f} | {cpu:.3f} | "
                 f"{ess_s[RATIOS[label][0]] / ess_s[RATIOS[label][1]]:.3f} |"
-                for label, wall, cpu in ratios(by_name)
+                for label, wall, cpu, _ in ratios(by_name, RATIOS)
             ),
             "",
-        ]
-        zs = [abs(acceptance_z(it, by_name["blackjax"])) for it in res.items
-              if it.name != "blackjax"]  # fmt: skip
-        grads = {round(v, 6) for v in res.counted.values()}
-        lines += [
-            "Equal work: acceptance rates "
-            + ("consistent" if max(zs) < Z_CONSISTENT else "**NOT consistent**")
-            + f" with BlackJAX's (max |z| = {max(zs):.2f}, threshold {Z_CONSISTENT:g}); counted "
-            "gradient evaluations per draw "
-            + ("equal" if len(grads) == 1 else "**differ**")
-            + f" ({', '.join(f'{k} {v:g}' for k, v in res.counted.items())}).",
-            "",
+            *equal_work(res),
         ]
     path.write_text("\n".join(lines))
 
 
+def bench(problem: Problem, target, starts: np.ndarray, draws: int, runs: int) -> BarkerResult:
+    """Time, count and measure the ESS of one problem (:func:`benchmarks._common.run_problems`)."""
+    chains = len(starts)
+    log(f"{problem.name}: {problem.description}; σ={problem.step_size}, "
+        f"{chains} chains x {draws} draws")  # fmt: skip
+    outputs: dict[str, dict[int, np.ndarray]] = {}
+    items = build(problem, target, starts, draws, outputs)
+    time_interleaved(items, runs, log)
+    ess = {it.name: [bulk_ess(outputs[it.name][r]) for r in range(1, runs + 1)]
+           for it in items}  # fmt: skip
+    counted = count_gradients(problem, target, starts[0])
+    log(f"  counted gradient evaluations per draw: {counted}")
+    res = BarkerResult(problem, chains, draws, items, counted, ess)
+    for it in items:
+        eff = res.efficiency(it)
+        log(
+            f"  {it.name:<9} acceptance {it.summary['acceptance_rate']:.3f}, "
+            f"min ESS {eff['min_ess']:.0f}, min ESS/s {eff['min_ess_per_s']:.0f}"
+        )
+    for label, wall, cpu, _ in ratios(res.by_name, RATIOS):
+        log(f"  {label:<18} {wall:7.3f}  (CPU {cpu:6.3f})")
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="1/10 of the draws, 2 timed runs")
-    size.add_argument("--tiny", action="store_true",
-                      help="logistic only, 2 chains x 20 draws, 1 run (smoke test)")  # fmt: skip
-    parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=None)
-    parser.add_argument("--draws", type=int, default=None, help="draws per chain (all problems)")
-    parser.add_argument("--runs", type=int, default=None, help="timed runs per implementation")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
-    parser.add_argument("--tag", default=None, help="suffix of the result file names")
-    args = parser.parse_args(argv)
-    names = args.problems or (["logistic"] if args.tiny else list(PROBLEMS))
-    runs = args.runs or (1 if args.tiny else 2 if args.quick else 5)
-    chains = 2 if args.tiny else CHAINS
-    tag = args.tag or ("tiny" if args.tiny else "quick" if args.quick else None)
-    flag = " --tiny" if args.tiny else " --quick" if args.quick else ""
-    config = {"runs": runs, "flag": flag}
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    info = machine()
-    info["load average (1, 5, 15 min) at start"] = loadavg()
-    log(f"Barker benchmark: problems {names}, {chains} chains, {runs} timed runs")
-    log("  " + "; ".join(f"{k}={v}" for k, v in info.items()))
-    results = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
-        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
-        for name in names:
-            problem = PROBLEMS[name]
-            draws = args.draws or (20 if args.tiny else problem.draws // (10 if args.quick else 1))
-            target = problem.make_target()
-            starts = problem.starts(target, chains)
-            log(f"{name}: {problem.description}; σ={problem.step_size}, "
-                f"{chains} chains x {draws} draws")  # fmt: skip
-            outputs: dict[str, dict[int, np.ndarray]] = {}
-            items = build(problem, target, starts, draws, outputs)
-            time_interleaved(items, runs, log)
-            ess = {it.name: [bulk_ess(outputs[it.name][r]) for r in range(1, runs + 1)]
-                   for it in items}  # fmt: skip
-            counted = count_gradients(problem, target, starts[0])
-            log(f"  counted gradient evaluations per draw: {counted}")
-            res = ProblemResult(problem, chains, draws, items, counted, ess)
-            results.append(res)
-            for it in items:
-                eff = res.efficiency(it)
-                log(
-                    f"  {it.name:<9} acceptance {it.summary['acceptance_rate']:.3f}, "
-                    f"min ESS {eff['min_ess']:.0f}, min ESS/s {eff['min_ess_per_s']:.0f}"
-                )
-            for label, wall, cpu in ratios({it.name: it for it in items}):
-                log(f"  {label:<18} {wall:7.3f}  (CPU {cpu:6.3f})")
-    info["load average (1, 5, 15 min) at end"] = loadavg()
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "barker_blackjax" + (f"_{tag}" if tag else "")
-    write_csv(args.out / f"{stem}.csv", results)
-    write_md(args.out / f"{stem}.md", config, info, results)
-    log(f"wrote {args.out / (stem + '.csv')} and {args.out / (stem + '.md')}")
+    plan = parse_plan(argv, __doc__, PROBLEMS)
+    info, results = run_problems(plan, PROBLEMS, "Barker", bench)
+    write_reports(plan, "barker_blackjax", info, results, write_csv, write_md)
 
 
 if __name__ == "__main__":

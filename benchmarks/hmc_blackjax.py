@@ -57,9 +57,7 @@ spread, ratios, goals, the equal-work checks, machine); ``--quick``/``--tiny`` w
 
 from __future__ import annotations
 
-import argparse
 import csv
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,33 +68,41 @@ import jax
 # never changes JAX's global flags).
 jax.config.update("jax_enable_x64", True)
 
-import arviz as az  # noqa: E402
 import blackjax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 import langevin  # noqa: E402
 from benchmarks._common import (  # noqa: E402
+    ProblemResult,
     Timed,
-    counted_gradients_per_step,
-    counting_jax_logdensity,
+    acceptance_cells,
+    acceptance_stats,
+    ark_target,
+    blackjax_chains,
+    blackjax_timed,
+    counted_gradients,
+    equal_work,
     fmt_goal,
-    load_warning,
-    loadavg,
-    machine,
+    langevin_timed,
+    log,
+    logistic_target,
+    numba_one_thread_timed,
+    parse_plan,
+    ratios,
+    report_head,
+    run_problems,
+    start_points,
     time_interleaved,
+    timing_cells,
+    timing_rows,
+    write_reports,
 )
-from benchmarks._latency_probe import CHAINS, DATA_SEED, DIM, N_OBS  # noqa: E402
-from benchmarks.mala_logistic import (  # noqa: E402
-    INIT_SEED,
-    _bare_numba_vg,
-    make_bare_jax_vg,
-)
+from benchmarks._latency_probe import DIM, N_OBS  # noqa: E402
+from benchmarks.mala_logistic import _bare_numba_vg, make_bare_jax_vg  # noqa: E402
 from langevin.backends import numba_backend  # noqa: E402
 from langevin.driver import DivergentTransitionWarning  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 GOALS = {  # ratio name -> (numerator, denominator, goal: ratio <= goal)
     "numba / blackjax": ("numba", "blackjax", 0.5),
     "jax / blackjax": ("jax", "blackjax", 0.9),
@@ -106,9 +112,6 @@ GOALS = {  # ratio name -> (numerator, denominator, goal: ratio <= goal)
     "blackjax / bare jax vg": ("blackjax", "bare jax vg", None),
     "bare numba vg / bare jax vg": ("bare numba vg", "bare jax vg", None),
 }
-#: |z| below this: acceptance rates consistent within Monte Carlo error.
-Z_CONSISTENT = 3.0
-COUNT_DRAWS = 5  # extra draws of the gradient-counting runs
 
 
 @dataclass(frozen=True)
@@ -128,22 +131,13 @@ class Problem:
             return np.ones(target.dim)
         return np.asarray(target.reference.sd, dtype=np.float64) ** 2
 
+    def kernel(self, target: langevin.Target) -> langevin.HMC:
+        return langevin.HMC(self.step_size, n_leapfrog=self.n_leapfrog,
+                            inverse_mass=self.inverse_mass(target))  # fmt: skip
+
     def starts(self, target: langevin.Target, chains: int) -> np.ndarray:
         """The chains' starting points, shared by every implementation."""
-        rng = np.random.default_rng(INIT_SEED)
-        if target.reference is not None and target.reference.draws is not None:
-            rows = rng.choice(len(target.reference.draws), size=chains, replace=False)
-            return np.ascontiguousarray(target.reference.draws[rows], dtype=np.float64)
-        jitter = rng.uniform(-0.1, 0.1, (chains, target.dim))
-        return np.ascontiguousarray(target.initial_position + jitter, dtype=np.float64)
-
-
-def _logistic() -> langevin.Target:
-    return langevin.targets.synthetic_logistic_regression(n=N_OBS, dim=DIM, seed=DATA_SEED)
-
-
-def _ark() -> langevin.Target:
-    return langevin.targets.posteriordb("arK-arK")
+        return start_points(target, chains)[0]
 
 
 # Step sizes found once with short runs (4 chains x 1000 draws, langevin Numba, 10 leapfrog
@@ -154,12 +148,12 @@ PROBLEMS = {
     "logistic": Problem(
         "logistic",
         f"synthetic_logistic_regression(n={N_OBS}, dim={DIM}), identity mass",
-        _logistic, 0.28, 10, 2000, "identity",
+        logistic_target, 0.28, 10, 2000, "identity",
     ),
     "arK": Problem(
         "arK",
         "posteriordb arK-arK (7-D, 195 rows), inverse mass = reference posterior variances",
-        _ark, 0.18, 10, 10000, "reference variances",
+        ark_target, 0.18, 10, 10000, "reference variances",
     ),
 }  # fmt: skip
 
@@ -174,35 +168,19 @@ def make_blackjax_hmc(logdensity: Callable, step_size: float, inverse_mass: np.n
     """
     algorithm = blackjax.hmc(logdensity, step_size, jnp.asarray(inverse_mass), n_leapfrog)
 
-    @jax.jit
-    def run(key, starts):
-        states = jax.vmap(algorithm.init)(starts)
+    def record(states, info):
+        return (states.position, info.acceptance_rate, info.is_accepted,
+                info.num_integration_steps)  # fmt: skip
 
-        def one_step(states, step_key):
-            keys = jax.random.split(step_key, chains)
-            states, info = jax.vmap(algorithm.step)(keys, states)
-            record = (states.position, info.acceptance_rate, info.is_accepted,
-                      info.num_integration_steps)  # fmt: skip
-            return states, record
-
-        _, record = jax.lax.scan(one_step, states, jax.random.split(key, draws))
-        return record
-
-    return run
+    return blackjax_chains(algorithm, draws, chains, record)
 
 
 def acceptance_summary(rate: np.ndarray, accepted: np.ndarray, n_grad: np.ndarray) -> dict:
     """Mean acceptance probability with its MCSE (from ArviZ's ESS of the mean, over chains),
     fraction accepted, mean declared gradient evaluations per draw. Arrays ``(chains, draws)``.
     """
-    rate = np.asarray(rate, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ess = float(az.ess(rate, method="mean"))
-    sd = float(np.std(rate, ddof=1))
     return {
-        "acceptance_rate": float(np.mean(rate)),
-        "acceptance_mcse": sd / np.sqrt(max(ess, 1.0)),
+        **acceptance_stats(rate),
         "accepted_fraction": float(np.mean(np.asarray(accepted))),
         "grads_per_draw_declared": float(np.mean(np.asarray(n_grad))),
     }
@@ -210,20 +188,12 @@ def acceptance_summary(rate: np.ndarray, accepted: np.ndarray, n_grad: np.ndarra
 
 def build(problem: Problem, target, starts: np.ndarray, draws: int) -> list[Timed]:
     """The timed implementations of one problem (the module docstring's list)."""
-    chains, dim = starts.shape
+    chains, _ = starts.shape
     inverse_mass = problem.inverse_mass(target)
-    kernel = langevin.HMC(problem.step_size, n_leapfrog=problem.n_leapfrog,
-                          inverse_mass=inverse_mass)  # fmt: skip
+    kernel = problem.kernel(target)
 
     def sample(backend):
-        def fn(r):
-            return langevin.sample(
-                target, kernel, chains=chains, warmup=0, draws=draws, backend=backend,
-                progress=False, seed=1000 + r, initial_position=starts,
-                adapt_mass_matrix=False,
-            )  # fmt: skip
-
-        return fn
+        return langevin_timed(target, kernel, starts, draws, backend, adapt_mass_matrix=False)
 
     visited: dict[str, np.ndarray] = {}  # the numba run's draws, for the bare loops
 
@@ -233,15 +203,11 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int) -> list[Time
         return acceptance_summary(s["acceptance_rate"], s["is_accepted"], s["n_grad"])
 
     params = numba_backend.broadcast_params(kernel.params(), chains)._replace(
-        inverse_mass=np.tile(inverse_mass, (chains, 1)))
-    step_sizes = np.full(chains, problem.step_size)
-
-    def numba_one_thread(r):
-        prepared = numba_backend.prepare(kernel, target, dim, np.float64)
-        states = numba_backend.init(prepared, starts)
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(2000 + r).spawn(chains)]
-        return numba_backend.run(prepared, states, draws, step_sizes, rngs=rngs, threads=1,
-                                 params=params)  # fmt: skip
+        inverse_mass=np.tile(inverse_mass, (chains, 1))
+    )
+    numba_one_thread = numba_one_thread_timed(kernel, target, starts, draws,
+                                              np.full(chains, problem.step_size),
+                                              params=params)  # fmt: skip
 
     def chunk_summary(result):
         i = result.info
@@ -249,10 +215,6 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int) -> list[Time
 
     blackjax_run = make_blackjax_hmc(target.jax_logdensity, problem.step_size, inverse_mass,
                                      problem.n_leapfrog, draws, chains)  # fmt: skip
-    starts_jax = jnp.asarray(starts)
-
-    def blackjax_fn(r):
-        return jax.block_until_ready(blackjax_run(jax.random.key(3000 + r), starts_jax))
 
     def blackjax_summary(out):
         _, rate, accepted, n_steps = (np.asarray(a).T for a in out)  # -> (chains, draws)
@@ -284,7 +246,7 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int) -> list[Time
         Timed("numba", sample("numba"), trace_summary),
         Timed("numba 1 thread", numba_one_thread, chunk_summary),
         Timed("jax", sample("jax"), trace_summary),
-        Timed("blackjax", blackjax_fn, blackjax_summary),
+        Timed("blackjax", blackjax_timed(blackjax_run, starts), blackjax_summary),
         Timed("bare numba vg", bare_numba),
         Timed("bare jax vg", bare_jax),
     ]
@@ -292,57 +254,20 @@ def build(problem: Problem, target, starts: np.ndarray, draws: int) -> list[Time
 
 # -- counting gradient evaluations ------------------------------------------------------------
 def count_gradients(problem: Problem, target, start: np.ndarray) -> dict[str, float]:
-    """Counted value-and-gradient evaluations per draw of each implementation (one chain):
-    (calls in a run of 1 + COUNT_DRAWS draws − calls in a run of 1 draw) / COUNT_DRAWS."""
+    """Counted value-and-gradient evaluations per draw of each implementation (one chain;
+    :func:`benchmarks._common.counted_gradients`)."""
     inverse_mass = problem.inverse_mass(target)
-    kernel = langevin.HMC(problem.step_size, n_leapfrog=problem.n_leapfrog,
-                          inverse_mass=inverse_mass)  # fmt: skip
-    out = {
-        backend: counted_gradients_per_step(kernel, target, start, backend, COUNT_DRAWS)
-        for backend in ("numba", "jax")
-    }
-    logdensity, calls = counting_jax_logdensity(target)
 
-    def blackjax_calls(draws):
-        run = make_blackjax_hmc(logdensity, problem.step_size, inverse_mass,
-                                problem.n_leapfrog, draws, 1)  # fmt: skip
-        calls[0] = 0
-        jax.block_until_ready(run(jax.random.key(0), jnp.asarray(start[None, :])))
-        jax.effects_barrier()
-        return calls[0]
+    def make_run(logdensity, draws):
+        return make_blackjax_hmc(logdensity, problem.step_size, inverse_mass,
+                                 problem.n_leapfrog, draws, 1)  # fmt: skip
 
-    out["blackjax"] = (blackjax_calls(1 + COUNT_DRAWS) - blackjax_calls(1)) / COUNT_DRAWS
+    out = counted_gradients(problem.kernel(target), target, start, make_run)
     out["numba 1 thread"] = out["numba"]  # the same compiled loop
     return out
 
 
 # -- report -----------------------------------------------------------------------------------
-def ratios(items: dict[str, Timed]) -> list[tuple[str, float, float, float | None]]:
-    """``(label, wall-time ratio, CPU-time ratio, goal)`` of medians."""
-    out = []
-    for label, (num, den, goal) in GOALS.items():
-        if num in items and den in items:
-            a, b = items[num], items[den]
-            out.append((label, a.median / b.median, a.cpu_median / b.cpu_median, goal))
-    return out
-
-
-def acceptance_z(item: Timed, reference: Timed) -> float:
-    """z of the difference of two mean acceptance probabilities (independent runs)."""
-    a, b = item.summary, reference.summary
-    se = np.hypot(a["acceptance_mcse"], b["acceptance_mcse"])
-    return float((a["acceptance_rate"] - b["acceptance_rate"]) / se) if se > 0 else float("nan")
-
-
-@dataclass
-class ProblemResult:
-    problem: Problem
-    chains: int
-    draws: int
-    items: list[Timed]
-    counted: dict[str, float]
-
-
 def write_csv(path: Path, results: list[ProblemResult]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -360,20 +285,16 @@ def write_csv(path: Path, results: list[ProblemResult]) -> None:
                     stats = [f"{s['acceptance_rate']:.6f}", f"{s['acceptance_mcse']:.6f}",
                              f"{s['grads_per_draw_declared']:.4f}",
                              f"{res.counted.get(it.name, float('nan')):.4f}"]  # fmt: skip
-                w.writerow([p.name, it.name, "first", f"{it.first:.6f}", f"{it.first_cpu:.6f}",
-                            *tail, *blank])  # fmt: skip
-                for i, (t, c) in enumerate(zip(it.runs, it.cpu_runs), 1):
-                    w.writerow([p.name, it.name, str(i), f"{t:.6f}", f"{c:.6f}", *tail, *blank])
-                w.writerow([p.name, it.name, "median", f"{it.median:.6f}",
-                            f"{it.cpu_median:.6f}", *tail, *stats])  # fmt: skip
+                for run, t, c in timing_rows(it):
+                    w.writerow([p.name, it.name, run, f"{t:.6f}", f"{c:.6f}", *tail,
+                                *(stats if run == "median" else blank)])  # fmt: skip
 
 
 def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult]) -> None:
-    lines = [
-        "# HMC: langevin vs BlackJAX",
-        "",
-        f"Made by `python -m benchmarks.hmc_blackjax{config['flag']}` on {info['date']}.",
-        "",
+    lines = report_head(
+        "HMC: langevin vs BlackJAX",
+        f"python -m benchmarks.hmc_blackjax{config['flag']}",
+        info,
         "Fixed HMC parameters (no warm-up), the same step size, number of leapfrog steps, "
         "inverse mass, chains, starting points and float64 in every implementation; BlackJAX "
         "is `blackjax.hmc` (velocity Verlet) vmapped over the chains in a jitted `lax.scan`. "
@@ -382,16 +303,10 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
         "implementations ran interleaved, round by round, in one process. Wall-clock times are "
         "what the goals are about; CPU is the CPU time of the whole process (all threads) "
         "during the run, a guide to the work done when other processes compete for the cores.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {k}: {v}" for k, v in info.items()),
-        "",
-        *load_warning(info),
-    ]
+    )
     for res in results:
         p = res.problem
-        by_name = {it.name: it for it in res.items}
+        by_name = res.by_name
         n_draws = res.draws * res.chains
         lines += [
             f"## {p.name}: {p.description}",
@@ -406,100 +321,49 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
         ]
         for it in res.items:
             s = it.summary
-            spread = (max(it.runs) - min(it.runs)) / it.median if it.runs else float("nan")
             if not s:  # a bare loop: L value-and-gradient calls per draw by construction
                 work = f"— | — | {p.n_leapfrog} (by construction) |"
             else:
-                z = acceptance_z(it, by_name["blackjax"])
                 work = (
-                    f"{s['acceptance_rate']:.4f} ± {s['acceptance_mcse']:.4f} | "
-                    + ("—" if it.name == "blackjax" else f"{z:+.2f}")
+                    acceptance_cells(it, by_name["blackjax"])
                     + f" | {s['grads_per_draw_declared']:g} / "
                     f"{res.counted.get(it.name, float('nan')):g} |"
                 )
-            lines.append(
-                f"| {it.name} | {it.median:.3f} | {min(it.runs):.3f} | {max(it.runs):.3f} | "
-                f"{spread:.1%} | {it.cpu_median:.3f} | {it.first:.3f} | "
-                f"{1e6 * it.median / n_draws:.1f} | {work}"
-            )
+            lines.append(timing_cells(it, n_draws) + work)
         lines += [
             "",
             "| ratio (of medians) | wall | CPU | goal (wall) |",
             "|---|---|---|---|",
             *(
                 f"| {label} | {wall:.3f} | {cpu:.3f} | {fmt_goal(wall, goal)} |"
-                for label, wall, cpu, goal in ratios(by_name)
+                for label, wall, cpu, goal in ratios(by_name, GOALS)
             ),
             "",
-        ]
-        zs = [abs(acceptance_z(it, by_name["blackjax"])) for it in res.items
-              if it.summary and it.name != "blackjax"]  # fmt: skip
-        grads = {round(v, 6) for v in res.counted.values()}
-        lines += [
-            "Equal work: acceptance rates "
-            + ("consistent" if max(zs) < Z_CONSISTENT else "**NOT consistent**")
-            + f" with BlackJAX's (max |z| = {max(zs):.2f}, threshold {Z_CONSISTENT:g}); counted "
-            "gradient evaluations per draw "
-            + ("equal" if len(grads) == 1 else "**differ**")
-            + f" ({', '.join(f'{k} {v:g}' for k, v in res.counted.items())}).",
-            "",
+            *equal_work(res),
         ]
     path.write_text("\n".join(lines))
 
 
+def bench(problem: Problem, target, starts: np.ndarray, draws: int, runs: int) -> ProblemResult:
+    """Time and count one problem (:func:`benchmarks._common.run_problems`)."""
+    chains = len(starts)
+    log(f"{problem.name}: {problem.description}; h={problem.step_size}, "
+        f"L={problem.n_leapfrog}, {chains} chains x {draws} draws")  # fmt: skip
+    items = build(problem, target, starts, draws)
+    time_interleaved(items, runs, log)
+    counted = count_gradients(problem, target, starts[0])
+    log(f"  counted gradient evaluations per draw: {counted}")
+    res = ProblemResult(problem, chains, draws, items, counted)
+    for label, wall, cpu, goal in ratios(res.by_name, GOALS):
+        log(f"  {label:<28} {wall:7.3f}  (CPU {cpu:6.3f})   {fmt_goal(wall, goal)}")
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="1/10 of the draws, 2 timed runs")
-    size.add_argument("--tiny", action="store_true",
-                      help="logistic only, 2 chains x 20 draws, 1 run (smoke test)")  # fmt: skip
-    parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=None)
-    parser.add_argument("--draws", type=int, default=None, help="draws per chain (all problems)")
-    parser.add_argument("--runs", type=int, default=None, help="timed runs per implementation")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
-    parser.add_argument("--tag", default=None, help="suffix of the result file names")
-    args = parser.parse_args(argv)
-    names = args.problems or (["logistic"] if args.tiny else list(PROBLEMS))
-    runs = args.runs or (1 if args.tiny else 2 if args.quick else 5)
-    chains = 2 if args.tiny else CHAINS
-    tag = args.tag or ("tiny" if args.tiny else "quick" if args.quick else None)
-    flag = " --tiny" if args.tiny else " --quick" if args.quick else ""
-    config = {"runs": runs, "flag": flag}
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    info = machine()
-    info["load average (1, 5, 15 min) at start"] = loadavg()
-    log(f"HMC benchmark: problems {names}, {chains} chains, {runs} timed runs")
-    log("  " + "; ".join(f"{k}={v}" for k, v in info.items()))
-    results = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
-        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
-        warnings.simplefilter("ignore", DivergentTransitionWarning)  # none at these step sizes
-        for name in names:
-            problem = PROBLEMS[name]
-            draws = args.draws or (20 if args.tiny else problem.draws // (10 if args.quick else 1))
-            target = problem.make_target()
-            starts = problem.starts(target, chains)
-            log(f"{name}: {problem.description}; h={problem.step_size}, "
-                f"L={problem.n_leapfrog}, {chains} chains x {draws} draws")  # fmt: skip
-            items = build(problem, target, starts, draws)
-            time_interleaved(items, runs, log)
-            counted = count_gradients(problem, target, starts[0])
-            log(f"  counted gradient evaluations per draw: {counted}")
-            results.append(ProblemResult(problem, chains, draws, items, counted))
-            by_name = {it.name: it for it in items}
-            for label, wall, cpu, goal in ratios(by_name):
-                log(f"  {label:<28} {wall:7.3f}  (CPU {cpu:6.3f})   {fmt_goal(wall, goal)}")
-    info["load average (1, 5, 15 min) at end"] = loadavg()
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "hmc_blackjax" + (f"_{tag}" if tag else "")
-    write_csv(args.out / f"{stem}.csv", results)
-    write_md(args.out / f"{stem}.md", config, info, results)
-    log(f"wrote {args.out / (stem + '.csv')} and {args.out / (stem + '.md')}")
+    plan = parse_plan(argv, __doc__, PROBLEMS)
+    divergent = [DivergentTransitionWarning]  # none at these step sizes
+    info, results = run_problems(plan, PROBLEMS, "HMC", bench, ignore=divergent)
+    write_reports(plan, "hmc_blackjax", info, results, write_csv, write_md)
 
 
 if __name__ == "__main__":

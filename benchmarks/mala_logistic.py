@@ -70,16 +70,25 @@ import numpy as np  # noqa: E402
 
 import langevin  # noqa: E402
 from benchmarks._common import (  # noqa: E402
+    RESULTS,
     Timed,
-    machine,
+    blackjax_chains,
+    blackjax_timed,
+    langevin_timed,
+    log,
+    logistic_target,
+    machine_at_start,
+    numba_one_thread_timed,
+    ratios,
+    report_head,
+    start_points,
     time_interleaved,
+    timing_rows,
 )
 from benchmarks._common import fmt_goal as _fmt_goal  # noqa: E402
-from benchmarks._common import load_warning as _load_warning  # noqa: E402
 from benchmarks._common import loadavg as _loadavg  # noqa: E402
 from benchmarks._latency_probe import (  # noqa: E402
     CHAINS,
-    DATA_SEED,
     DIM,
     N_OBS,
     PROBE_DRAWS,
@@ -87,8 +96,6 @@ from benchmarks._latency_probe import (  # noqa: E402
 )
 from langevin.backends import numba_backend  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-INIT_SEED = 12345  # starting points, shared by every implementation
 GOALS = {  # ratio name -> (numerator, denominator, goal: ratio <= goal)
     "numba / blackjax": ("numba", "blackjax", 0.5),
     "jax / blackjax": ("jax", "blackjax", 0.9),
@@ -155,22 +162,9 @@ def make_bare_jax_vg(logdensity: Callable, steps: int) -> Callable:
 def make_blackjax_mala(logdensity: Callable, step_size: float, steps: int, chains: int):
     """BlackJAX MALA: ``vmap`` over chains inside ``lax.scan`` over steps, jitted."""
     algorithm = blackjax.mala(logdensity, step_size)
-
-    @jax.jit
-    def run(key, starts):
-        states = jax.vmap(algorithm.init)(starts)
-
-        def one_step(states, step_key):
-            keys = jax.random.split(step_key, chains)
-            states, info = jax.vmap(algorithm.step)(keys, states)
-            return states, (states.position, states.logdensity, info)
-
-        _, (positions, logdensity, info) = jax.lax.scan(
-            one_step, states, jax.random.split(key, steps)
-        )
-        return positions, logdensity, info
-
-    return run
+    return blackjax_chains(
+        algorithm, steps, chains, lambda states, info: (states.position, states.logdensity, info)
+    )
 
 
 def make_jax_noise_only(steps: int, chains: int, dim: int) -> Callable:
@@ -235,32 +229,19 @@ def build(target, starts: np.ndarray, steps: int) -> list[Timed]:
     step_sizes = np.full(CHAINS, STEP_SIZE)
 
     def sample(backend):
-        def fn(r):
-            return langevin.sample(
-                target, kernel, chains=CHAINS, warmup=0, draws=steps, backend=backend,
-                progress=False, seed=1000 + r, initial_position=starts,
-            )  # fmt: skip
-
-        return fn
+        return langevin_timed(target, kernel, starts, steps, backend)
 
     def trace_summary(trace):
         s = trace.sample_stats
         return _acceptance(s["acceptance_rate"], s["is_accepted"])
 
-    def numba_one_thread(r):
-        prepared = numba_backend.prepare(kernel, target, DIM, np.float64)
-        states = numba_backend.init(prepared, starts)
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(2000 + r).spawn(CHAINS)]
-        return numba_backend.run(prepared, states, steps, step_sizes, rngs=rngs, threads=1)
+    numba_one_thread = numba_one_thread_timed(kernel, target, starts, steps, step_sizes)
 
     def chunk_summary(result):
         return _acceptance(result.info["acceptance_rate"], result.info["is_accepted"])
 
     blackjax_run = make_blackjax_mala(target.jax_logdensity, STEP_SIZE, steps, CHAINS)
-    starts_jax = jnp.asarray(starts)
-
-    def blackjax_fn(r):
-        return jax.block_until_ready(blackjax_run(jax.random.key(3000 + r), starts_jax))
+    blackjax_fn = blackjax_timed(blackjax_run, starts)
 
     def blackjax_summary(out):
         _, _, info = out
@@ -318,16 +299,6 @@ def _to_first_draws(rec: dict) -> float:
     return sum(rec.get(k, 0.0) for k in keys)
 
 
-def ratios(items: dict[str, Timed]) -> list[tuple[str, float, float, float | None]]:
-    """``(label, wall-time ratio, CPU-time ratio, goal)`` of medians."""
-    out = []
-    for label, (num, den, goal) in GOALS.items():
-        if num in items and den in items:
-            a, b = items[num], items[den]
-            out.append((label, a.median / b.median, a.cpu_median / b.cpu_median, goal))
-    return out
-
-
 def write_csv(path: Path, config: dict, main_items, parts, latency) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -336,10 +307,8 @@ def write_csv(path: Path, config: dict, main_items, parts, latency) -> None:
             for it in items:
                 base = [section, it.name]
                 tail = [config["steps"], CHAINS]
-                w.writerow([*base, "first", f"{it.first:.6f}", f"{it.first_cpu:.6f}", *tail])
-                for i, (t, c) in enumerate(zip(it.runs, it.cpu_runs), 1):
-                    w.writerow([*base, str(i), f"{t:.6f}", f"{c:.6f}", *tail])
-                w.writerow([*base, "median", f"{it.median:.6f}", f"{it.cpu_median:.6f}", *tail])
+                for run, t, c in timing_rows(it):
+                    w.writerow([*base, run, f"{t:.6f}", f"{c:.6f}", *tail])
         for label, rec in latency.items():
             for key, value in rec.items():
                 if key.endswith("_s") and not key.endswith("_cpu_s"):
@@ -352,12 +321,10 @@ def write_csv(path: Path, config: dict, main_items, parts, latency) -> None:
 
 def write_md(path: Path, config: dict, info: dict, main_items, parts, latency) -> None:
     by_name = {it.name: it for it in main_items}
-    lines = [
-        "# MALA on synthetic logistic regression: langevin vs BlackJAX",
-        "",
-        f"Made by `python -m benchmarks.mala_logistic{' --quick' if config['quick'] else ''}`"
-        f" on {info['date']}.",
-        "",
+    lines = report_head(
+        "MALA on synthetic logistic regression: langevin vs BlackJAX",
+        f"python -m benchmarks.mala_logistic{' --quick' if config['quick'] else ''}",
+        info,
         f"Problem: `synthetic_logistic_regression(n={N_OBS}, dim={DIM})`, MALA step size "
         f"{STEP_SIZE}, {CHAINS} chains x {config['steps']} steps, no warm-up, float64, the same "
         "starting points everywhere. Times: median of "
@@ -365,12 +332,8 @@ def write_md(path: Path, config: dict, info: dict, main_items, parts, latency) -
         '"first call"). Wall-clock times are what the goals are about; CPU is the CPU time '
         "of the whole process (all threads) during the run, a guide to the work done when "
         "other processes compete for the cores (see the load averages below).",
-        "",
-        "## Machine",
-        "",
-        *(f"- {k}: {v}" for k, v in info.items()),
-        "",
-        *_load_warning(info),
+    )
+    lines += [
         "## Throughput",
         "",
         "| implementation | median (s) | min (s) | max (s) | CPU median (s) | first call (s) "
@@ -394,7 +357,7 @@ def write_md(path: Path, config: dict, info: dict, main_items, parts, latency) -
         "|---|---|---|---|",
         *(
             f"| {label} | {wall:.3f} | {cpu:.3f} | {_fmt_goal(wall, goal)} |"
-            for label, wall, cpu, goal in ratios(by_name)
+            for label, wall, cpu, goal in ratios(by_name, GOALS)
         ),
     ]
     if latency:
@@ -464,18 +427,11 @@ def main(argv: list[str] | None = None) -> None:
     tag = args.tag or ("quick" if args.quick else None)
     config = {"steps": steps, "runs": runs, "quick": args.quick}
 
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    info = machine()
-    info["load average (1, 5, 15 min) at start"] = _loadavg()
-    log(f"MALA logistic benchmark: {CHAINS} chains x {steps} steps, {runs} runs, h={STEP_SIZE}")
-    log("  " + "; ".join(f"{k}={v}" for k, v in info.items()))
-    target = langevin.targets.synthetic_logistic_regression(n=N_OBS, dim=DIM, seed=DATA_SEED)
-    rng = np.random.default_rng(INIT_SEED)
-    starts = np.ascontiguousarray(
-        target.initial_position + rng.uniform(-0.1, 0.1, (CHAINS, DIM)), dtype=np.float64
+    info = machine_at_start(
+        f"MALA logistic benchmark: {CHAINS} chains x {steps} steps, {runs} runs, h={STEP_SIZE}"
     )
+    target = logistic_target()
+    starts, _ = start_points(target, CHAINS)
 
     log("throughput (first call = warm-up, includes compilation):")
     with warnings.catch_warnings():
@@ -503,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{it.first:8.3f} {1e6 * it.median / (steps * CHAINS):14.1f} "
             f"{'' if acc is None else f'{acc:10.3f}'}")  # fmt: skip
     log("")
-    for label, wall, cpu, goal in ratios(by_name):
+    for label, wall, cpu, goal in ratios(by_name, GOALS):
         log(f"{label:<32} {wall:7.3f}  (CPU {cpu:6.3f})   {_fmt_goal(wall, goal)}")
     log("")
     accs = {k: by_name[k].summary["acceptance_rate"] for k in ("numba", "numba 1 thread",
