@@ -20,7 +20,7 @@ from langevin.backends.namespace import NAMES, TABLE
 from langevin.backends.portable import make_twin, portable
 from langevin.kernels.base import GradientState, Kernel, init_gradient_state
 from langevin.kernels.mh import MHInfo
-from langevin.spec import Array, Flag, Normal, Scalar, Uniform, Vector, draw_numpy
+from langevin.spec import Array, Flag, Index, Normal, Scalar, Uniform, Vector, draw_numpy
 from tests.stats_helpers import SUITE_FALSE_ALARM, SUITE_Z_TESTS, Z_CRIT
 
 P_CRIT = SUITE_FALSE_ALARM / SUITE_Z_TESTS
@@ -271,3 +271,98 @@ def test_every_namespace_defines_exactly_the_table():
     for ns in (numba_ops, jax_ops, numpy_ops):
         assert sorted(ns.__all__) == sorted(NAMES)
         assert all(hasattr(ns, n) for n in NAMES)
+
+
+# -- per-datum likelihoods with minibatch indices (the SG-MCMC pathway) --------------------------
+class SGNoise(NamedTuple):
+    batch: Vector
+    normal: Vector
+
+
+@portable
+def sg_step(state, noise, step_size, params, target):
+    """An SGLD-like step: the minibatch estimate (n/b) Σ_{i∈batch} ∇log L_i + ∇log p."""
+    ll, gl = xp.loglik(target, state.position, noise.batch)
+    lp, gp = xp.logprior(target, state.position)
+    scale = params.n_data / (noise.batch.shape[0] + 0.0)
+    grad = gp + scale * gl
+    x = state.position + step_size * grad + xp.sqrt(2.0 * step_size) * noise.normal
+    return GradientState(x, lp + scale * ll, grad), ToyInfo(1.0, False)
+
+
+class SGParams(NamedTuple):
+    n_data: Any
+
+
+@portable
+def sg_init(position, noise, params, target):
+    lp, g = xp.logprior(target, position)
+    return GradientState(position, lp, g)
+
+
+@dataclasses.dataclass(frozen=True)
+class SGToy(Kernel):
+    step_size: float
+    State = GradientState
+    Info = ToyInfo
+    Noise = SGNoise
+    exact = False
+    bias_order = 1.0
+    requires = frozenset({"loglik", "logprior"})
+    init_math = staticmethod(sg_init)
+    step_math = staticmethod(sg_step)
+
+    def noise(self, dim):
+        return SGNoise(Index(20, 5), Normal((dim,)))
+
+    def params(self):
+        return SGParams(20)
+
+
+@numba.njit
+def _gauss_loglik(x, idx, data):
+    """Σ_{i∈idx} log N(y_i; x, I) and its gradient."""
+    (y,) = data
+    value = 0.0
+    grad = np.zeros_like(x)
+    for k in range(idx.shape[0]):
+        d = y[idx[k]] - x
+        value -= 0.5 * np.dot(d, d)
+        grad += d
+    return value, grad
+
+
+@numba.njit
+def _gauss_logprior(x, data):
+    return -0.5 * np.dot(x, x), -x
+
+
+def test_minibatch_likelihood_capabilities_on_both_backends():
+    """``loglik`` over minibatch indices and ``logprior``: Numba functions give value and
+    gradient, the JAX ones values (gradients by autodiff); same noise, same chain."""
+    y = np.random.default_rng(4).standard_normal((20, 2)) + 1.0
+    yj = jnp.asarray(y)
+
+    def jax_loglik(x, idx):
+        d = yj[idx] - x
+        return -0.5 * jnp.sum(d * d)
+
+    target = langevin.Target(
+        dim=2,
+        numba={"loglik": _gauss_loglik, "logprior": _gauss_logprior},
+        jax={"loglik": jax_loglik, "logprior": lambda x: -0.5 * jnp.sum(x * x)},
+        data=(y,),
+    )
+    assert {"loglik", "logprior"} <= target.capabilities("jax") & target.capabilities("numba")
+    kernel = SGToy(0.01)
+    noise = draw_numpy(kernel.noise(2), np.random.default_rng(6), (2, 40))
+    x0 = np.zeros((2, 2))
+    out = []
+    for be in (numba_backend, jax_backend):
+        p = be.prepare(kernel, target, 2, np.float64)
+        out.append(be.run(p, be.init(p, x0), 40, np.full(2, 0.01), noise=noise))
+    np.testing.assert_allclose(out[0].position, out[1].position, rtol=0, atol=1e-12)
+    # the drift is the minibatch estimate: from x = 0 the first step moves toward mean(y)
+    first = out[0].position[:, 0] - np.sqrt(0.02) * noise.normal[:, 0]
+    expected = 0.01 * (20 / 5) * np.stack([y[b].sum(0) for b in noise.batch[:, 0]])
+    np.testing.assert_allclose(first, expected, rtol=1e-12, atol=1e-12)
