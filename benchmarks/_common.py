@@ -4,15 +4,18 @@ command line and main loop of the per-problem peer benchmarks.
 
 Moved here from :mod:`benchmarks.mala_logistic` (which imports some of them under their old
 names), :mod:`benchmarks.hmc_blackjax` and :mod:`benchmarks.barker_blackjax` so that the
-scripts time and report the same way, each rule in one place. This module imports nothing
-heavy at the top: JAX, BlackJAX, ArviZ, Numba and langevin are imported inside the functions
-that need them, so a script can turn on float64 (``jax_enable_x64``) before any JAX array
-exists, whatever the order of its imports.
+scripts time and report the same way, each rule in one place; :mod:`benchmarks.smc_peers` and
+:mod:`benchmarks.ess_table` share the machine description, the report heading, the size and
+output options and the writing of the result files. This module imports nothing heavy at the
+top: JAX, BlackJAX, ArviZ, Numba and langevin are imported inside the functions that need
+them, so a script can turn on float64 (``jax_enable_x64``) before any JAX array exists,
+whatever the order of its imports.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -39,6 +42,7 @@ __all__ = [
     "time_interleaved",
     "machine",
     "machine_at_start",
+    "load_at_end",
     "loadavg",
     "load_warning",
     "fmt_goal",
@@ -62,9 +66,13 @@ __all__ = [
     "timing_cells",
     "acceptance_cells",
     "equal_work",
+    "size_parser",
+    "parse_sized",
     "Plan",
     "parse_plan",
+    "quiet_warnings",
     "run_problems",
+    "write_report_files",
     "write_reports",
 ]
 
@@ -155,13 +163,20 @@ def machine() -> dict[str, str]:
     }
 
 
-def machine_at_start(headline: str) -> dict[str, str]:
-    """:func:`machine` with the load average now, logged after ``headline``."""
+def machine_at_start(headline: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """:func:`machine`, then ``extra`` (more lines of the machine section), then the load
+    average now; logged after ``headline``."""
     info = machine()
+    info.update(extra or {})
     info["load average (1, 5, 15 min) at start"] = loadavg()
     log(headline)
     log("  " + "; ".join(f"{k}={v}" for k, v in info.items()))
     return info
+
+
+def load_at_end(info: dict[str, str]) -> None:
+    """Add the load average now to ``info`` (a :func:`machine_at_start` description)."""
+    info["load average (1, 5, 15 min) at end"] = loadavg()
 
 
 def loadavg() -> str:
@@ -484,8 +499,8 @@ def timing_rows(it: Timed) -> Iterator[tuple[str, float, float]]:
 
 
 def report_head(title: str, command: str, info: dict, description: str) -> list[str]:
-    """A Markdown report's first lines: title, how it was made, ``description``, the machine
-    (and a warning if it was busy)."""
+    """A Markdown report's first lines: title, how it was made, ``description`` (paragraphs
+    separated by a blank line, ``"\\n\\n"``), the machine (and a warning if it was busy)."""
     return [
         f"# {title}",
         "",
@@ -563,19 +578,38 @@ class Plan:
         return {"runs": self.runs, "flag": self.flag}
 
 
-def parse_plan(argv: list[str] | None, doc: str, problems: Sequence[str]) -> Plan:
-    """Parse the options of a per-problem peer benchmark (``doc``: the script's docstring)."""
+def size_parser(doc: str, quick: str, tiny: str) -> argparse.ArgumentParser:
+    """An argument parser described by the first line of ``doc`` (the script's docstring),
+    with the mutually exclusive sizes ``--quick`` and ``--tiny`` (``quick``, ``tiny``: their
+    help). The script adds its own options, then :func:`parse_sized` parses."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="1/10 of the draws, 2 timed runs")
-    size.add_argument("--tiny", action="store_true",
-                      help="logistic only, 2 chains x 20 draws, 1 run (smoke test)")  # fmt: skip
-    parser.add_argument("--problems", nargs="+", choices=sorted(problems), default=None)
-    parser.add_argument("--draws", type=int, default=None, help="draws per chain (all problems)")
-    parser.add_argument("--runs", type=int, default=None, help="timed runs per implementation")
+    size.add_argument("--quick", action="store_true", help=quick)
+    size.add_argument("--tiny", action="store_true", help=tiny)
+    return parser
+
+
+def parse_sized(parser: argparse.ArgumentParser,
+                argv: list[str] | None) -> tuple[argparse.Namespace, str | None, str]:  # fmt: skip
+    """Add ``--out`` and ``--tag`` to a :func:`size_parser` parser and parse ``argv``: returns
+    the arguments, the suffix of the result file names (``--tag``, else ``"tiny"`` or
+    ``"quick"``, else ``None``) and how the report says it was made (``" --tiny"``,
+    ``" --quick"`` or ``""``)."""
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
     parser.add_argument("--tag", default=None, help="suffix of the result file names")
     args = parser.parse_args(argv)
+    size = "tiny" if args.tiny else "quick" if args.quick else None
+    return args, args.tag or size, f" --{size}" if size else ""
+
+
+def parse_plan(argv: list[str] | None, doc: str, problems: Sequence[str]) -> Plan:
+    """Parse the options of a per-problem peer benchmark (``doc``: the script's docstring)."""
+    parser = size_parser(doc, quick="1/10 of the draws, 2 timed runs",
+                         tiny="logistic only, 2 chains x 20 draws, 1 run (smoke test)")  # fmt: skip
+    parser.add_argument("--problems", nargs="+", choices=sorted(problems), default=None)
+    parser.add_argument("--draws", type=int, default=None, help="draws per chain (all problems)")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per implementation")
+    args, tag, flag = parse_sized(parser, argv)
     return Plan(
         names=args.problems or (["logistic"] if args.tiny else list(problems)),
         runs=args.runs or (1 if args.tiny else 2 if args.quick else 5),
@@ -584,9 +618,22 @@ def parse_plan(argv: list[str] | None, doc: str, problems: Sequence[str]) -> Pla
         quick=args.quick,
         tiny=args.tiny,
         out=args.out,
-        tag=args.tag or ("tiny" if args.tiny else "quick" if args.quick else None),
-        flag=" --tiny" if args.tiny else " --quick" if args.quick else "",
+        tag=tag,
+        flag=flag,
     )
+
+
+@contextlib.contextmanager
+def quiet_warnings(ignore: Sequence[type[Warning]] = ()) -> Iterator[None]:
+    """Within: Numba's warnings and those of the categories ``ignore`` silenced."""
+    import numba
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
+        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
+        for category in ignore:
+            warnings.simplefilter("ignore", category)
+        yield
 
 
 def run_problems(plan: Plan, problems: dict[str, Any], headline: str,
@@ -595,32 +642,34 @@ def run_problems(plan: Plan, problems: dict[str, Any], headline: str,
     """Run ``bench(problem, target, starts, draws, runs)`` on each problem of ``plan``, Numba's
     warnings (and ``ignore``) silenced; returns the machine description with the load
     averages at start and end, and the results."""
-    import numba
-
     info = machine_at_start(f"{headline} benchmark: problems {plan.names}, {plan.chains} "
                             f"chains, {plan.runs} timed runs")  # fmt: skip
     results = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
-        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
-        for category in ignore:
-            warnings.simplefilter("ignore", category)
+    with quiet_warnings(ignore):
         for name in plan.names:
             problem = problems[name]
             draws = plan.draws_of(problem.draws)
             target = problem.make_target()
             starts = problem.starts(target, plan.chains)
             results.append(bench(problem, target, starts, draws, plan.runs))
-    info["load average (1, 5, 15 min) at end"] = loadavg()
+    load_at_end(info)
     return info, results
+
+
+def write_report_files(out: Path, name: str, tag: str | None, write_csv: Callable[[Path], None],
+                       write_md: Callable[[Path], None]) -> None:  # fmt: skip
+    """``write_csv(path)`` and ``write_md(path)`` to ``name[_tag].csv`` and ``.md`` in the
+    directory ``out`` (made if missing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = name + (f"_{tag}" if tag else "")
+    write_csv(out / f"{stem}.csv")
+    write_md(out / f"{stem}.md")
+    log(f"wrote {out / (stem + '.csv')} and {out / (stem + '.md')}")
 
 
 def write_reports(plan: Plan, name: str, info: dict, results: list,
                   write_csv: Callable, write_md: Callable) -> None:  # fmt: skip
     """``write_csv(path, results)`` and ``write_md(path, config, info, results)`` to
-    ``name[_tag].csv`` and ``.md`` in the plan's directory."""
-    plan.out.mkdir(parents=True, exist_ok=True)
-    stem = name + (f"_{plan.tag}" if plan.tag else "")
-    write_csv(plan.out / f"{stem}.csv", results)
-    write_md(plan.out / f"{stem}.md", plan.config, info, results)
-    log(f"wrote {plan.out / (stem + '.csv')} and {plan.out / (stem + '.md')}")
+    ``name[_tag].csv`` and ``.md`` in the plan's directory (:func:`write_report_files`)."""
+    write_report_files(plan.out, name, plan.tag, lambda path: write_csv(path, results),
+                       lambda path: write_md(path, plan.config, info, results))  # fmt: skip

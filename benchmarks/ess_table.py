@@ -78,7 +78,6 @@ jax.config.update("jax_enable_x64", True)
 import arviz as az  # noqa: E402
 import blackjax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from blackjax.adaptation.base import get_filter_adapt_info_fn  # noqa: E402
 
@@ -86,13 +85,17 @@ import langevin  # noqa: E402
 from benchmarks._common import (  # noqa: E402
     clock,
     counted_gradients_per_step,
-    load_warning,
-    loadavg,
-    machine,
+    load_at_end,
+    log,
+    machine_at_start,
+    parse_sized,
+    quiet_warnings,
+    report_head,
+    size_parser,
+    write_report_files,
 )
 from langevin.driver import DivergenceWarning, DivergentTransitionWarning  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 POSTERIORS = ("earnings-logearn_interaction_z", "arK-arK", "gp_pois_regr-gp_regr")
 SHORT = {"earnings-logearn_interaction_z": "earnings", "arK-arK": "arK",
          "gp_pois_regr-gp_regr": "gp_regr"}  # fmt: skip
@@ -387,11 +390,10 @@ def _z(v: float) -> str:
 
 
 def write_md(path: Path, config: dict, info: dict, rows: list[dict], counted: dict) -> None:
-    lines = [
-        "# Effective samples per gradient and per second on posteriordb posteriors",
-        "",
-        f"Made by `python -m benchmarks.ess_table{config['flag']}` on {info['date']}.",
-        "",
+    lines = report_head(
+        "Effective samples per gradient and per second on posteriordb posteriors",
+        f"python -m benchmarks.ess_table{config['flag']}",
+        info,
         f"Every sampler: {config['chains']} chains, {config['warmup']} warm-up steps, "
         f"{config['draws']} kept draws per chain, the same starting points. ESS: ArviZ bulk "
         "ESS of the unconstrained coordinates (min and mean over coordinates). Gradients and "
@@ -404,12 +406,8 @@ def write_md(path: Path, config: dict, info: dict, rows: list[dict], counted: di
         "the posterior sd. Kinetic Langevin (KL) is unadjusted, hence biased: read its ESS "
         "with its error columns. Details of the method: the docstring of "
         "`benchmarks/ess_table.py` and `benchmarks/README.md`.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {k}: {v}" for k, v in info.items()),
-        "",
-        *load_warning(info),
+    )
+    lines += [
         "## Table",
         "",
         "| posterior | method | backend | tuning | accept | grads / draw | ESS min / mean "
@@ -454,11 +452,11 @@ def write_md(path: Path, config: dict, info: dict, rows: list[dict], counted: di
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="4 chains x (500 + 2000), Numba")
-    size.add_argument("--tiny", action="store_true",
-                      help="earnings only, 2 chains x (100 + 200), Numba (smoke test)")  # fmt: skip
+    parser = size_parser(
+        __doc__,
+        quick="4 chains x (500 + 2000), Numba",
+        tiny="earnings only, 2 chains x (100 + 200), Numba (smoke test)",
+    )
     parser.add_argument("--posteriors", nargs="+", choices=POSTERIORS, default=None)
     parser.add_argument(
         "--backends",
@@ -476,9 +474,7 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="count gradient evaluations per step (default: on, off for --tiny)",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
-    parser.add_argument("--tag", default=None, help="suffix of the result file names")
-    args = parser.parse_args(argv)  # fmt: skip
+    args, tag, flag = parse_sized(parser, argv)
     small = args.tiny or args.quick
     posteriors = args.posteriors or (
         ["earnings-logearn_interaction_z"] if args.tiny else POSTERIORS
@@ -489,24 +485,15 @@ def main(argv: list[str] | None = None) -> None:
                                                           else 1000)  # fmt: skip
     draws = args.draws or (200 if args.tiny else 2000 if args.quick else 10000)
     check = not args.tiny if args.check_grads is None else args.check_grads
-    tag = args.tag or ("tiny" if args.tiny else "quick" if args.quick else None)
-    flag = " --tiny" if args.tiny else " --quick" if args.quick else ""
     config = {"flag": flag, "chains": chains, "warmup": warmup, "draws": draws}
 
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    info = machine()
-    info["load average (1, 5, 15 min) at start"] = loadavg()
-    log(f"ESS table: {posteriors}, backends {backends}, {chains} chains x ({warmup} + {draws})")
+    info = machine_at_start(
+        f"ESS table: {posteriors}, backends {backends}, {chains} chains x ({warmup} + {draws})"
+    )
     rows: list[dict] = []
     counted: dict[str, float] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
-        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
-        # divergences are counted and reported in the table
-        warnings.simplefilter("ignore", DivergentTransitionWarning)
-        warnings.simplefilter("ignore", DivergenceWarning)
+    # divergences are counted and reported in the table
+    with quiet_warnings([DivergentTransitionWarning, DivergenceWarning]):
         for posterior in posteriors:
             target = langevin.targets.posteriordb(posterior)
             rng = np.random.default_rng(INIT_SEED)
@@ -559,13 +546,9 @@ def main(argv: list[str] | None = None) -> None:
                 "jax",
                 partial(run_nuts, posterior, target, starts, warmup, draws),
             )
-    info["load average (1, 5, 15 min) at end"] = loadavg()
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "ess_table" + (f"_{tag}" if tag else "")
-    write_csv(args.out / f"{stem}.csv", rows)
-    write_md(args.out / f"{stem}.md", config, info, rows, counted)
-    log(f"wrote {args.out / (stem + '.csv')} and {args.out / (stem + '.md')}")
+    load_at_end(info)
+    write_report_files(args.out, "ess_table", tag, lambda path: write_csv(path, rows),
+                       lambda path: write_md(path, config, info, rows, counted))  # fmt: skip
 
 
 if __name__ == "__main__":

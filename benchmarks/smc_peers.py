@@ -101,7 +101,6 @@ References:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import importlib.metadata
 import importlib.util
@@ -125,11 +124,21 @@ import numpy as np  # noqa: E402
 from scipy import integrate, special, stats  # noqa: E402
 
 import langevin  # noqa: E402
-from benchmarks._common import clock, fmt_goal, load_warning, loadavg, machine  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    clock,
+    fmt_goal,
+    load_at_end,
+    log,
+    machine_at_start,
+    parse_sized,
+    quiet_warnings,
+    report_head,
+    size_parser,
+    write_report_files,
+)
 from langevin.smc import TemperedTarget, tempered_smc  # noqa: E402
 from langevin.smc.stage_tuning import FEEDBACK_GAIN  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_ESS = 0.5
 GOAL = 0.5  # langevin's var × time / the best peer's (issue 4)
 LOG_2PI = math.log(2.0 * math.pi)
@@ -725,11 +734,10 @@ def write_csv(path: Path, results: list[ProblemResult]) -> None:
 
 def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult]) -> None:
     n, r = config["n"], config["repeats"]
-    lines = [
-        "# Adaptive tempered SMC: langevin vs BlackJAX and particles",
-        "",
-        f"Made by `python -m benchmarks.smc_peers{config['flag']}` on {info['date']}.",
-        "",
+    lines = report_head(
+        "Adaptive tempered SMC: langevin vs BlackJAX and particles",
+        f"python -m benchmarks.smc_peers{config['flag']}",
+        info,
         f"N = {n} particles, k mutation steps per particle and stage (below), target ESS "
         f"{TARGET_ESS} N for each exponent, resampling (systematic) at every stage, float64, "
         f"R = {r} independent runs per sampler after one untimed warm-up run (compilation), "
@@ -737,8 +745,7 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
         "with MALA from the same initial step size, re-tuned before each stage by the same "
         "rule (weighted particle variance ratio × acceptance feedback); `particles` with its "
         "default covariance-scaled random walk. See the module docstring of "
-        "`benchmarks/smc_peers.py` for every choice.",
-        "",
+        "`benchmarks/smc_peers.py` for every choice.\n\n"
         "Columns: mean and sd of log Ẑ over the runs, and a robust sd (interquartile range / "
         "1.349: equal to the sd for Gaussian log Ẑ; when the sd is much larger, a few runs "
         "far out dominate it); bias = mean − reference and its z-score "
@@ -749,13 +756,7 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
         f"≤ {GOAL}. With R = {r} runs a sample variance is uncertain by about "
         f"±{100 * math.sqrt(2 / max(r - 1, 1)):.0f}% (one sd), hence the confidence "
         "intervals.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {k_}: {v}" for k_, v in info.items()),
-        "",
-        *load_warning(info),
-    ]
+    )
     for res in results:
         p = res.problem
         s = res.summaries()
@@ -811,10 +812,8 @@ PROBLEMS = {"logistic": logistic_problem, "arK": ark_problem}
 
 
 def main(argv: list[str] | None = None) -> list[ProblemResult]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="N = 500, R = 10 (a few minutes)")
-    size.add_argument("--tiny", action="store_true", help="N = 150, k = 2, R = 2 (smoke test)")
+    parser = size_parser(__doc__, quick="N = 500, R = 10 (a few minutes)",
+                         tiny="N = 150, k = 2, R = 2 (smoke test)")  # fmt: skip
     parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=None)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=None)
     parser.add_argument("--particles", type=int, default=None, help="N")
@@ -822,9 +821,7 @@ def main(argv: list[str] | None = None) -> list[ProblemResult]:
     parser.add_argument("--repeats", type=int, default=None, help="R, timed runs per sampler")
     parser.add_argument("--reference-draws", type=int, default=None,
                         help="importance-sampling draws of the logistic reference")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
-    parser.add_argument("--tag", default=None, help="suffix of the result file names")
-    args = parser.parse_args(argv)
+    args, tag, flag = parse_sized(parser, argv)
     size_name = "tiny" if args.tiny else "quick" if args.quick else "full"
     n0, r0, m0 = SIZES[size_name]
     n = args.particles or n0
@@ -835,24 +832,18 @@ def main(argv: list[str] | None = None) -> list[ProblemResult]:
         raise ValueError("--repeats must be at least 2 (a variance needs two runs)")
     names = args.problems or list(PROBLEMS)
     methods = args.methods or [m for m in METHODS if _has_particles() or "particles" not in m]
-    tag = args.tag or (None if size_name == "full" else size_name)
-    flag = "" if size_name == "full" else f" --{size_name}"
     config = {"n": n, "repeats": repeats, "flag": flag}
 
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    info = machine()
-    info["particles"] = (
+    particles = (
         importlib.metadata.version("particles") if _has_particles()
         else "not installed (pip install --no-deps particles==0.4 joblib): its rows are left out"
     )  # fmt: skip
-    info["load average (1, 5, 15 min) at start"] = loadavg()
-    log(f"SMC peers: problems {names}, N = {n}, R = {repeats}; methods {methods}")
+    info = machine_at_start(
+        f"SMC peers: problems {names}, N = {n}, R = {repeats}; methods {methods}",
+        extra={"particles": particles},
+    )
     results = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.core.errors.NumbaExperimentalFeatureWarning)
-        warnings.simplefilter("ignore", numba.core.errors.NumbaWarning)
+    with quiet_warnings():
         for name in names:
             problem = PROBLEMS[name]()
             if name == "logistic":
@@ -872,12 +863,9 @@ def main(argv: list[str] | None = None) -> list[ProblemResult]:
                 log(f"  {method:<22} log Z {s['log_z_mean']:.4f} ± {s['log_z_sd']:.4f} "
                     f"(bias z {s['bias_z']:+.2f}), {s['seconds_mean']:.3f} s, var x time "
                     f"{s['var_x_time']:.3g}, ratio {s['ratio_to_best_peer']:.3g}")  # fmt: skip
-    info["load average (1, 5, 15 min) at end"] = loadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "smc_peers" + (f"_{tag}" if tag else "")
-    write_csv(args.out / f"{stem}.csv", results)
-    write_md(args.out / f"{stem}.md", config, info, results)
-    log(f"wrote {args.out / (stem + '.csv')} and {args.out / (stem + '.md')}")
+    load_at_end(info)
+    write_report_files(args.out, "smc_peers", tag, lambda path: write_csv(path, results),
+                       lambda path: write_md(path, config, info, results))  # fmt: skip
     return results
 
 
