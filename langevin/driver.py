@@ -256,7 +256,7 @@ def sample(
     # -- adaptation components the kernel opts into (checked before compiling) --------------
     step_adaptation, warmup_components = _components(kernel, target_acceptance, chains, dim,
                                                      warmup, adapt_mass_matrix)  # fmt: skip
-    params = kernel_params(kernel, chains)
+    params = be.broadcast_params(kernel.params(), chains)  # per chain: components adapt them
     for component in warmup_components:
         params = component.initial_params(params)
 
@@ -384,18 +384,6 @@ def sample(
         constrain=target.constrain,
         **{k: v for c in warmup_components for k, v in c.result().items()},
     )
-
-
-def kernel_params(kernel: Kernel, chains: int):
-    """The kernel's params with a leading chain axis (host arrays, one copy per chain)."""
-
-    def tree(v):
-        if isinstance(v, tuple) and hasattr(v, "_fields"):
-            return type(v)(*(tree(x) for x in v))
-        a = np.asarray(v)
-        return np.ascontiguousarray(np.broadcast_to(a, (chains, *a.shape)))
-
-    return tree(kernel.params())
 
 
 def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup: int,

@@ -439,3 +439,31 @@ def test_tempering_carries_the_kernel_state_across_stages(monkeypatch):
         assert np.all(after_in != 0.0)
         # every particle's momentum is one of the previous stage's (resampling gathers)
         assert all(np.any(np.all(before_out == row, axis=1)) for row in after_in)
+
+
+_X64_OFF_SCRIPT = """
+import jax, numpy as np, langevin
+from langevin import smc
+assert not jax.config.jax_enable_x64
+model = smc.gaussian_model([0.0, 0.0], [1.0, 1.0], [1.0, 2.0], [0.5, 0.5])
+for kernel in (langevin.MALA(0.5), langevin.KineticLangevin(0.2, friction=1.0,
+                                                            discretization="baoab")):
+    trace = smc.tempered_smc(model, kernel, n_particles=400, n_steps=3, seed=0,
+                             progress=False, backend="jax")
+    assert trace.draws.dtype == np.float32, trace.draws.dtype
+    print(trace.log_evidence - model.log_evidence)
+"""
+
+
+def test_tempering_on_jax_follows_jax_default_float_with_x64_off():
+    """A user who never enabled x64 (JAX's default): tempered SMC runs in float32 instead of
+    refusing the float32 log-densities as mixed dtypes. A fresh process, since this suite
+    enables x64 for itself."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", _X64_OFF_SCRIPT],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    errors = [float(v) for v in result.stdout.split()]
+    assert len(errors) == 2 and all(abs(e) < 0.5 for e in errors), errors

@@ -35,17 +35,6 @@ Example (a complete toy kernel: a random-walk Metropolis step)::
     from typing import NamedTuple
     from dataclasses import dataclass
     from langevin.backends.portable import portable
-from langevin.spec import (  # re-exported: kernels import their vocabulary from here or spec
-    Array,
-    Flag,
-    Index,
-    Integer,
-    Normal,
-    Scalar,
-    Uniform,
-    Vector,
-    field_kinds,
-)
     from langevin.kernels.base import Kernel, GradientState, init_gradient_state
     from langevin.kernels.mh import MHInfo, metropolis_hastings
     from langevin.spec import Normal, Scalar, Uniform, Vector

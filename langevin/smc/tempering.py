@@ -265,7 +265,7 @@ def tempered_smc(
     repeats: int = 1,
     backend: str = "numba",
     seed: int | None = None,
-    dtype=np.float64,
+    dtype=None,
     max_stages: int = 10_000,
     progress: bool = True,
 ) -> SMCTrace:
@@ -302,7 +302,8 @@ def tempered_smc(
         backend: ``"numba"`` (float64, particles on threads) or ``"jax"``.
         seed: reproducibility (the same seed gives the same run on both backends, to
             rounding).
-        dtype: JAX: float dtype of the particles.
+        dtype: float dtype of the particles; default the backend's (float64 on Numba; on
+            JAX its default float, float32 unless you enable ``jax_enable_x64``).
         max_stages: refuse to run more stages than this.
         progress: tqdm bar over β ∈ [0, 1].
 
@@ -340,6 +341,8 @@ def tempered_smc(
     resampling._check_scheme(scheme)
     if backend not in ("numba", "jax"):
         raise ValueError(f"backend must be 'numba' or 'jax'; got {backend!r}")
+    if dtype is None:
+        dtype = get_backend(backend).default_float()
     if backend == "numba" and np.dtype(dtype) != np.float64:
         raise TypeError(f"backend='numba' runs in float64; got dtype={np.dtype(dtype)}")
     sched = None if schedule is None else _check_schedule(schedule)
