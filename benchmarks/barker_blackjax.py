@@ -55,18 +55,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import arviz as az
+import blackjax
 import jax
+import numpy as np
 
-# float64 for every implementation; set by this script before any array exists (the package
-# never changes JAX's global flags).
-jax.config.update("jax_enable_x64", True)
-
-import arviz as az  # noqa: E402
-import blackjax  # noqa: E402
-import numpy as np  # noqa: E402
-
-import langevin  # noqa: E402
-from benchmarks._common import (  # noqa: E402
+import langevin
+from benchmarks._common import (
     INIT_SEED,
     ProblemResult,
     Timed,
@@ -90,8 +85,8 @@ from benchmarks._common import (  # noqa: E402
     timing_rows,
     write_reports,
 )
-from benchmarks._latency_probe import DIM, N_OBS  # noqa: E402
-from langevin.kernels import Barker  # noqa: E402
+from benchmarks._latency_probe import DIM, N_OBS
+from langevin.kernels import Barker
 
 RATIOS = {  # ratio name -> (numerator, denominator)
     "numba / blackjax": ("numba", "blackjax"),
@@ -327,6 +322,9 @@ def bench(problem: Problem, target, starts: np.ndarray, draws: int, runs: int) -
 
 
 def main(argv: list[str] | None = None) -> None:
+    # float64 for every implementation, switched on by the benchmark (the user here), never
+    # by the package
+    jax.config.update("jax_enable_x64", True)
     plan = parse_plan(argv, __doc__, PROBLEMS)
     info, results = run_problems(plan, PROBLEMS, "Barker", bench)
     write_reports(plan, "barker_blackjax", info, results, write_csv, write_md)

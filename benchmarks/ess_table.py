@@ -69,20 +69,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import arviz as az
+import blackjax
 import jax
+import jax.numpy as jnp
+import numpy as np
+from blackjax.adaptation.base import get_filter_adapt_info_fn
 
-# float64 for every implementation; set by this script before any array exists (the package
-# never changes JAX's global flags).
-jax.config.update("jax_enable_x64", True)
-
-import arviz as az  # noqa: E402
-import blackjax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from blackjax.adaptation.base import get_filter_adapt_info_fn  # noqa: E402
-
-import langevin  # noqa: E402
-from benchmarks._common import (  # noqa: E402
+import langevin
+from benchmarks._common import (
     clock,
     counted_gradients_per_step,
     load_at_end,
@@ -94,7 +89,7 @@ from benchmarks._common import (  # noqa: E402
     size_parser,
     write_report_files,
 )
-from langevin.driver import DivergenceWarning, DivergentTransitionWarning  # noqa: E402
+from langevin.driver import DivergenceWarning, DivergentTransitionWarning
 
 POSTERIORS = ("earnings-logearn_interaction_z", "arK-arK", "gp_pois_regr-gp_regr")
 SHORT = {"earnings-logearn_interaction_z": "earnings", "arK-arK": "arK",
@@ -452,6 +447,9 @@ def write_md(path: Path, config: dict, info: dict, rows: list[dict], counted: di
 
 
 def main(argv: list[str] | None = None) -> None:
+    # float64 for every implementation, switched on by the benchmark (the user here), never
+    # by the package
+    jax.config.update("jax_enable_x64", True)
     parser = size_parser(
         __doc__,
         quick="4 chains x (500 + 2000), Numba",

@@ -62,18 +62,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import blackjax
 import jax
+import jax.numpy as jnp
+import numpy as np
 
-# float64 for every implementation; set by this script before any array exists (the package
-# never changes JAX's global flags).
-jax.config.update("jax_enable_x64", True)
-
-import blackjax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-import langevin  # noqa: E402
-from benchmarks._common import (  # noqa: E402
+import langevin
+from benchmarks._common import (
     ProblemResult,
     Timed,
     acceptance_cells,
@@ -98,10 +93,10 @@ from benchmarks._common import (  # noqa: E402
     timing_rows,
     write_reports,
 )
-from benchmarks._latency_probe import DIM, N_OBS  # noqa: E402
-from benchmarks.mala_logistic import _bare_numba_vg, make_bare_jax_vg  # noqa: E402
-from langevin.backends import numba_backend  # noqa: E402
-from langevin.driver import DivergentTransitionWarning  # noqa: E402
+from benchmarks._latency_probe import DIM, N_OBS
+from benchmarks.mala_logistic import _bare_numba_vg, make_bare_jax_vg
+from langevin.backends import numba_backend
+from langevin.driver import DivergentTransitionWarning
 
 GOALS = {  # ratio name -> (numerator, denominator, goal: ratio <= goal)
     "numba / blackjax": ("numba", "blackjax", 0.5),
@@ -360,6 +355,9 @@ def bench(problem: Problem, target, starts: np.ndarray, draws: int, runs: int) -
 
 
 def main(argv: list[str] | None = None) -> None:
+    # float64 for every implementation, switched on by the benchmark (the user here), never
+    # by the package
+    jax.config.update("jax_enable_x64", True)
     plan = parse_plan(argv, __doc__, PROBLEMS)
     divergent = [DivergentTransitionWarning]  # none at these step sizes
     info, results = run_problems(plan, PROBLEMS, "HMC", bench, ignore=divergent)

@@ -57,19 +57,14 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import blackjax
 import jax
+import jax.numpy as jnp
+import numba
+import numpy as np
 
-# float64 for every implementation; set by this script before any array exists (the package
-# never changes JAX's global flags).
-jax.config.update("jax_enable_x64", True)
-
-import blackjax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-
-import langevin  # noqa: E402
-from benchmarks._common import (  # noqa: E402
+import langevin
+from benchmarks._common import (
     RESULTS,
     Timed,
     blackjax_chains,
@@ -85,16 +80,16 @@ from benchmarks._common import (  # noqa: E402
     time_interleaved,
     timing_rows,
 )
-from benchmarks._common import fmt_goal as _fmt_goal  # noqa: E402
-from benchmarks._common import loadavg as _loadavg  # noqa: E402
-from benchmarks._latency_probe import (  # noqa: E402
+from benchmarks._common import fmt_goal as _fmt_goal
+from benchmarks._common import loadavg as _loadavg
+from benchmarks._latency_probe import (
     CHAINS,
     DIM,
     N_OBS,
     PROBE_DRAWS,
     STEP_SIZE,
 )
-from langevin.backends import numba_backend  # noqa: E402
+from langevin.backends import numba_backend
 
 GOALS = {  # ratio name -> (numerator, denominator, goal: ratio <= goal)
     "numba / blackjax": ("numba", "blackjax", 0.5),
@@ -415,6 +410,9 @@ def write_md(path: Path, config: dict, info: dict, main_items, parts, latency) -
 
 
 def main(argv: list[str] | None = None) -> None:
+    # float64 for every implementation, switched on by the benchmark (the user here), never
+    # by the package
+    jax.config.update("jax_enable_x64", True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="500 steps, 2 runs (smoke test)")
     parser.add_argument("--steps", type=int, default=None, help="steps per chain")

@@ -7,8 +7,16 @@ Quick start::
     print(trace.summary())
 """
 
-from langevin import diagnostics, kernels, smc, targets
-from langevin.driver import sample
+from langevin import diagnostics, kernels, proximal, smc, targets
+from langevin.driver import (
+    DivergenceWarning,
+    DivergentTransitionWarning,
+    SamplingError,
+    StuckChainWarning,
+    TargetCodeWarning,
+    sample,
+)
+from langevin.io import load, save
 from langevin.kernels import *  # noqa: F403 - every exported kernel, without listing it again
 from langevin.targets.base import Reference, Target
 from langevin.trace import Trace
@@ -17,12 +25,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     *kernels.__all__,
+    "DivergenceWarning",
+    "DivergentTransitionWarning",
     "Reference",
+    "SamplingError",
+    "StuckChainWarning",
     "Target",
+    "TargetCodeWarning",
     "Trace",
     "diagnostics",
     "kernels",
+    "load",
+    "proximal",
     "sample",
+    "save",
     "smc",
     "targets",
     "__version__",

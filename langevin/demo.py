@@ -36,12 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import arviz as az
-    import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
 
     import langevin
+    from langevin import _arviz
     from langevin.diagnostics import w2_to_reference
 
     target = langevin.targets.earnings_logearn_interaction_z()
@@ -65,21 +64,23 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.array2string(trace.step_size, precision=4)}\n")  # fmt: skip
 
     idata = trace.to_arviz(constrained=True)
-    summary = az.summary(idata, kind="all", round_to=5)
+    # unrounded numbers on ArviZ 0.x and 1.x alike (1.x rounds to strings by default)
+    summary = _arviz.summary(idata, kind="all", round_to="none")
     exact = target.reference.constrained
     summary["exact mean"] = [exact[_posteriordb_label(name)]["mean"] for name in summary.index]
     summary["z"] = (summary["mean"] - summary["exact mean"]) / summary["mcse_mean"]
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print("Posterior (constrained parameters) vs exact moments (posteriordb quadrature):")
-        print(summary[["mean", "exact mean", "z", "sd", "mcse_mean", "ess_bulk", "r_hat"]])
+        columns = ["mean", "exact mean", "z", "sd", "mcse_mean", "ess_bulk", "r_hat"]
+        print(pd.DataFrame(summary[columns]).astype(float).round(5))
 
     w2 = w2_to_reference(trace, target.reference.draws, seed=args.seed)
     print(f"\nW2 to posteriordb's reference draws (unconstrained coordinates): {w2}")
 
     # one panel per coefficient: their scales differ (the intercept is ~9.5, the rest ~0.1)
-    az.plot_trace(idata, compact=False, figsize=(11, 10))
-    plt.tight_layout()
-    plt.savefig(args.out, dpi=90)
+    figure = _arviz.plot_trace(idata, compact=False, figsize=(11, 10))
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=90)
     print(f"trace plot written to {args.out}")
     bad = (summary["z"].abs() > 4).sum()
     return 0 if bad == 0 and not trace.diverged else 1

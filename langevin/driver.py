@@ -24,31 +24,37 @@ from typing import Any
 
 import numpy as np
 
+from langevin import health
+from langevin._interrupts import deferred_interrupts
 from langevin.adaptation.base import StepSizeAdaptation, WarmupComponent
 from langevin.backends.base import BACKENDS, get_backend
+from langevin.health import (
+    ChainFailure,
+    DivergenceWarning,
+    DivergentTransitionWarning,
+    SamplingError,
+    StuckChainWarning,
+    TargetCodeWarning,
+)
 from langevin.kernels.base import Kernel
 from langevin.targets.base import Target
 from langevin.trace import Trace
 
-__all__ = ["sample", "INIT_JITTER", "DivergenceWarning", "DivergentTransitionWarning"]
+__all__ = [
+    "sample",
+    "INIT_JITTER",
+    "ChainFailure",
+    "DivergenceWarning",
+    "DivergentTransitionWarning",
+    "SamplingError",
+    "StuckChainWarning",
+    "TargetCodeWarning",
+]
 
 #: Chains started from one point start at ``point + U(-INIT_JITTER, INIT_JITTER)`` per coordinate.
 INIT_JITTER = 0.1
 #: Without any starting point, chains start uniformly in ``[-2, 2]^dim`` (Stan's convention).
 INIT_RADIUS = 2.0
-
-
-class DivergenceWarning(UserWarning):
-    """A chain's state became non-finite and that chain was stopped."""
-
-
-class DivergentTransitionWarning(UserWarning):
-    """Transitions of a Hamiltonian kernel diverged (energy error above the threshold).
-
-    The chains went on (those proposals were rejected), but a divergence means the
-    integrator could not follow the dynamics somewhere in the posterior, so that region may
-    be under-explored and estimates biased (Betancourt 2017, §6.2).
-    """
 
 
 def _check_count(name: str, value, minimum: int) -> int:
@@ -160,6 +166,7 @@ def sample(
     target_acceptance: float | None = None,
     init_jitter: float = INIT_JITTER,
     adapt_mass_matrix: bool | None = None,
+    checked: bool = False,
 ) -> Trace:
     """Sample ``target`` with ``kernel``: warm-up (step-size adaptation), then draws.
 
@@ -193,12 +200,21 @@ def sample(
         adapt_mass_matrix: adapt the inverse mass matrix during warm-up; default (None):
             when the kernel supports it (HMC). False keeps the kernel's ``inverse_mass``
             (e.g. one estimated by an earlier run).
+        checked: Numba only: compile the target's functions with bounds checks and Python's
+            error model (:meth:`Target.checked`), to find a target's out-of-range index or
+            division by zero; slower.
 
     Returns:
         A :class:`langevin.Trace`.
 
+    Raises:
+        SamplingError: every chain stopped because the target's code raised; the draws made
+            before are in its ``.trace``.
+
     Warns:
         DivergenceWarning: a chain's state became non-finite; that chain stopped.
+        TargetCodeWarning: the target's code raised in some chains; they stopped, the others
+            finished (``Trace.failures``).
         DivergentTransitionWarning: transitions of a Hamiltonian kernel after warm-up had an
             energy error above the kernel's ``divergence_threshold`` (the chains went on).
 
@@ -229,10 +245,17 @@ def sample(
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
     if target_acceptance is None:
         target_acceptance = kernel.target_acceptance
+    elif isinstance(target_acceptance, bool) or not isinstance(target_acceptance, numbers.Real):
+        raise TypeError(
+            f"target_acceptance must be a float in (0, 1); got {type(target_acceptance).__name__}"
+            f" {target_acceptance!r}"
+        )
     elif not (0.0 < float(target_acceptance) < 1.0):
         raise ValueError(f"target_acceptance must be in (0, 1); got {target_acceptance}")
-    if not (isinstance(init_jitter, numbers.Real) and init_jitter >= 0):
-        raise ValueError(f"init_jitter must be a non-negative float; got {init_jitter!r}")
+    if isinstance(init_jitter, bool) or not isinstance(init_jitter, numbers.Real):
+        raise TypeError(f"init_jitter must be a non-negative float; got {init_jitter!r}")
+    if not (0 <= init_jitter < float("inf")):
+        raise ValueError(f"init_jitter must be non-negative and finite; got {init_jitter!r}")
     if adapt_mass_matrix is None:
         adapt_mass_matrix = kernel.adapts_inverse_mass
     elif not isinstance(adapt_mass_matrix, bool):
@@ -242,6 +265,15 @@ def sample(
             f"adapt_mass_matrix=True but {kernel.name} has no mass matrix to adapt "
             "(kernels with one: HMC)"
         )
+    if not isinstance(checked, bool):
+        raise TypeError(f"checked must be True or False; got {checked!r}")
+    if checked and backend != "numba":
+        raise ValueError(
+            "checked=True applies to the Numba backend (JAX checks indices itself: out-of-range "
+            "gathers are clamped; see jax.experimental.checkify for checked JAX code)"
+        )
+    if checked:
+        target = target.checked()
     seed_seq, seed_value = _seed_sequence(seed)
     init_ss, noise_ss, init_noise_ss = seed_seq.spawn(3)
     start, dtype = _initial_positions(
@@ -249,9 +281,12 @@ def sample(
     )
     dim = start.shape[1]
     target = target.with_dim(dim)
+    if backend == "numba":
+        health.probe_numba_target(target, start[0])
     be = get_backend(backend)
-    if dtype is None:
-        dtype = be.default_float()
+    # The user's float dtype where the engine has it (JAX without x64 computes a NumPy
+    # float64 start in float32, as jnp.asarray would); the engine's default otherwise.
+    dtype = be.default_float() if dtype is None else be.canonical_float(dtype)
 
     # -- adaptation components the kernel opts into (checked before compiling) --------------
     step_adaptation, warmup_components = _components(kernel, target_acceptance, chains, dim,
@@ -260,115 +295,112 @@ def sample(
     for component in warmup_components:
         params = component.initial_params(params)
 
-    # -- compile (or load) and initialise -----------------------------------------------
-    prepared = be.prepare(kernel, target, dim, dtype,
-                          type(step_adaptation) if step_adaptation else None)  # fmt: skip
-    sources = be.noise_sources(noise_ss, chains)
-    state = be.init(prepared, start, params, None, be.noise_sources(init_noise_ss, chains))
-    _check_initial_state(state, chains)
+    with deferred_interrupts() as interrupts:
+        # -- compile (or load) and initialise -----------------------------------------------
+        prepared = be.prepare(kernel, target, dim, dtype,
+                              type(step_adaptation) if step_adaptation else None)  # fmt: skip
+        sources = be.noise_sources(noise_ss, chains)
+        state = be.init(prepared, start, params, None, be.noise_sources(init_noise_ss, chains))
+        _check_initial_state(state, chains)
+        interrupts.check()  # Ctrl-C while compiling: nothing was drawn yet
 
-    adapting = warmup > 0 and step_adaptation is not None
-    step_size = np.full(chains, float(kernel.step_size))
-    ad_state = step_adaptation.initial_state(step_size) if step_adaptation else None
-    ad_params = step_adaptation.params() if step_adaptation else None
-    boundaries = sorted({b for c in warmup_components for b in c.boundaries})
-    chunk = be.first_chunk(chains, dim, kernel)
+        adapting = warmup > 0 and step_adaptation is not None
+        step_size = np.full(chains, float(kernel.step_size))
+        ad_state = step_adaptation.initial_state(step_size) if step_adaptation else None
+        ad_params = step_adaptation.params() if step_adaptation else None
+        boundaries = sorted({b for c in warmup_components for b in c.boundaries})
+        chunk = be.first_chunk(chains, dim, kernel)
 
-    total = warmup + draws * thin
-    position_out = np.full((chains, draws, dim), np.nan, dtype=dtype)
-    stats_out: dict[str, np.ndarray] = {}
-    warm_stats: dict[str, np.ndarray] = {}
-    diverged: dict[int, int] = {}
-    alive = np.ones(chains, dtype=bool)
-    interrupted = False
-    done = 0
-    kept = 0
+        total = warmup + draws * thin
+        position_out = np.full((chains, draws, dim), np.nan, dtype=dtype)
+        stats_out: dict[str, np.ndarray] = {}
+        warm_stats: dict[str, np.ndarray] = {}
+        diverged: dict[int, int] = {}
+        failures: dict[int, health.ChainFailure] = {}
+        best_lp = np.full(chains, -np.inf)  # each chain's highest log-density so far
+        alive = np.ones(chains, dtype=bool)
+        interrupted = False
+        done = 0
+        kept = 0
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=f"{kernel.name} warm-up" if warmup else kernel.name,
-                   unit="step", leave=True, dynamic_ncols=True)  # fmt: skip
-    t_start = time.perf_counter()
-    try:
-        while done < total:
-            in_warmup = done < warmup
-            n = min(chunk, (warmup - done) if in_warmup else (total - done))
-            # Chunks end where a warm-up component needs them to (a chunk is in one stage).
-            n = min([n, *(b - done for b in boundaries if b > done)])
-            result = be.run(prepared, state, n, step_size, adapt=in_warmup and adapting,
-                            adaptation=ad_state, adaptation_params=ad_params, active=alive,
-                            params=params, rngs=sources, start=done)  # fmt: skip
-            # sized by the engine's own running time: a first chunk that compiled is not slow
-            chunk = be.next_chunk(chains, dim, kernel, result.seconds / n)
-            state, ad_state = result.state, result.adaptation
-            _record_divergences(result, done, alive, diverged)
-            stats = {"lp": result.logdensity, **result.info}
-            if in_warmup:
-                for k, v in stats.items():
-                    warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
-                        :, done : done + n
-                    ] = v
-                for component in warmup_components:
-                    component.observe(done, result.position)
-                done += n
-                for component in warmup_components:
-                    params, log_factor = component.update(done, params)
-                    if log_factor is not None and adapting:
-                        ad_state = step_adaptation.rescale(ad_state, log_factor, warmup - done)
-                if done == warmup and adapting:
-                    step_size = step_adaptation.final_step_size(ad_state)
-                    if bar is not None:
-                        bar.set_description(kernel.name)
-            else:
-                offset = done - warmup
-                # the kept steps are those with (offset + t + 1) % thin == 0
-                first = (thin - 1 - offset) % thin
-                sel = np.arange(first, n, thin)
-                if sel.size:
-                    k0, k1 = kept, kept + sel.size
-                    position_out[:, k0:k1] = result.position[:, sel]
+            bar = tqdm(total=total, desc=f"{kernel.name} warm-up" if warmup else kernel.name,
+                       unit="step", leave=True, dynamic_ncols=True)  # fmt: skip
+        t_start = time.perf_counter()
+        try:
+            while done < total:
+                in_warmup = done < warmup
+                n = min(chunk, (warmup - done) if in_warmup else (total - done))
+                # Chunks end where a warm-up component needs them to (a chunk is in one stage).
+                n = min([n, *(b - done for b in boundaries if b > done)])
+                result = be.run(prepared, state, n, step_size, adapt=in_warmup and adapting,
+                                adaptation=ad_state, adaptation_params=ad_params, active=alive,
+                                params=params, rngs=sources, start=done)  # fmt: skip
+                # sized by the engine's own running time: a first chunk that compiled is not slow
+                chunk = be.next_chunk(chains, dim, kernel, result.seconds / n)
+                state, ad_state = result.state, result.adaptation
+                if not kernel.logdensity_is_estimate:
+                    health.flag_collapses(result, best_lp, health.COLLAPSE_THRESHOLD + dim, alive)
+                health.record_divergences(result, done, alive, diverged)
+                health.record_failures(result, state, done, alive, failures)
+                stats = {"lp": result.logdensity, **result.info}
+                if in_warmup:
                     for k, v in stats.items():
-                        stats_out.setdefault(k, np.zeros((chains, draws), v.dtype))[:, k0:k1] = v[
-                            :, sel
-                        ]
-                    kept = k1
-                done += n
+                        warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
+                            :, done : done + n
+                        ] = v
+                    for component in warmup_components:
+                        component.observe(done, result.position)
+                    done += n
+                    for component in warmup_components:
+                        params, log_factor = component.update(done, params)
+                        if log_factor is not None and adapting:
+                            ad_state = step_adaptation.rescale(ad_state, log_factor, warmup - done)
+                    if done == warmup and adapting:
+                        step_size = step_adaptation.final_step_size(ad_state)
+                        if bar is not None:
+                            bar.set_description(kernel.name)
+                else:
+                    offset = done - warmup
+                    # the kept steps are those with (offset + t + 1) % thin == 0
+                    first = (thin - 1 - offset) % thin
+                    sel = np.arange(first, n, thin)
+                    if sel.size:
+                        k0, k1 = kept, kept + sel.size
+                        position_out[:, k0:k1] = result.position[:, sel]
+                        for k, v in stats.items():
+                            out = stats_out.setdefault(k, np.zeros((chains, draws), v.dtype))
+                            out[:, k0:k1] = v[:, sel]
+                        kept = k1
+                    done += n
+                if bar is not None:
+                    bar.update(n)
+                    if diverged:
+                        bar.set_postfix(diverged=len(diverged))
+                if not alive.any():
+                    break
+                interrupts.check()  # after this chunk's draws are stored
+        except KeyboardInterrupt:
+            interrupted = True
+            warnings.warn(
+                f"sampling interrupted after {done} of {total} steps; returning the {kept} draws "
+                "per chain made so far",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        finally:
             if bar is not None:
-                bar.update(n)
-                if diverged:
-                    bar.set_postfix(diverged=len(diverged))
-            if not alive.any():
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-        warnings.warn(
-            f"sampling interrupted after {done} of {total} steps; returning the {kept} draws "
-            "per chain made so far",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
     elapsed = time.perf_counter() - t_start
 
-    if diverged:
-        warnings.warn(
-            "chain(s) "
-            + ", ".join(f"{c} (step {s})" for c, s in sorted(diverged.items()))
-            + " diverged: the state became non-finite, so those chains stopped; their draws "
-            "after that step are NaN. Reduce the step size"
-            + (" (ULA needs h < 2/L)" if not kernel.exact else "")
-            + ".",
-            DivergenceWarning,
-            stacklevel=2,
-        )
+    health.warn_stopped_chains(kernel, diverged)
     stats_final = {k: v[:, :kept] for k, v in stats_out.items()}
     stats_final["step_size"] = np.broadcast_to(step_size[:, None], (chains, kept)).copy()
-    _warn_divergent_transitions(kernel, stats_final, diverged)
-    return Trace(
+    health.warn_divergent_transitions(kernel, stats_final, diverged)
+    trace = Trace(
         draws=position_out[:, :kept],
         sample_stats=stats_final,
         warmup_stats=warm_stats,
@@ -382,8 +414,13 @@ def sample(
         interrupted=interrupted,
         elapsed=elapsed,
         constrain=target.constrain,
+        failures=failures,
         **{k: v for c in warmup_components for k, v in c.result().items()},
     )
+    stopped = set(diverged) | set(failures)
+    health.warn_stuck_chains(kernel, trace.draws, step_size, stopped, adapting)
+    health.raise_or_warn_failures(failures, chains, trace, checked)
+    return trace
 
 
 def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup: int,
@@ -401,32 +438,3 @@ def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup
         else:
             raise TypeError(f"{kernel.name}.adaptation: {cls!r} is not an adaptation component")
     return step, others
-
-
-def _warn_divergent_transitions(kernel: Kernel, stats: dict, stopped: dict) -> None:
-    """Stan-style report of divergent transitions after warm-up, for kernels that declare
-    what one is (``Kernel.divergent_transition``: Hamiltonian kernels). Chains that stopped
-    are reported separately."""
-    what = kernel.divergent_transition()
-    if what is None or "diverging" not in stats:
-        return
-    running = [c for c in range(stats["diverging"].shape[0]) if c not in stopped]
-    flags = stats["diverging"][running]
-    n_div = int(flags.sum())
-    if n_div == 0:
-        return
-    per_chain = {c: int(f.sum()) for c, f in zip(running, flags) if f.any()}
-    warnings.warn(
-        f"{n_div} of {flags.size} transitions after warm-up were divergent ({what}; per "
-        f"chain: {per_chain}). The chains went on, but the sampler "
-        "could not follow the dynamics somewhere: the draws may miss part of the posterior. "
-        "Raise target_acceptance (a smaller step size) or reparametrise the model.",
-        DivergentTransitionWarning,
-        stacklevel=3,
-    )
-
-
-def _record_divergences(result, done: int, alive, diverged: dict) -> None:
-    for c in np.where(result.diverged & alive)[0]:
-        diverged[int(c)] = done + int(result.n_done[c])
-        alive[c] = False

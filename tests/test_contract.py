@@ -86,7 +86,7 @@ def _prox_target():
     )
 
 
-def test_a_required_capability_is_called_on_both_backends():
+def test_a_required_capability_is_called_on_both_backends(x64):
     target = _prox_target()
     assert "prox" in target.capabilities("numba") and "prox" in target.capabilities("jax")
     kernel = ProxToy(0.2)
@@ -204,7 +204,7 @@ def _net_params(seed, members):
     return numba_backend.broadcast_params(one, members)
 
 
-def test_pytree_params_agree_across_backends_and_compile_once(gaussian4):
+def test_pytree_params_agree_across_backends_and_compile_once(gaussian4, x64):
     target = langevin.targets.gaussian(3)
     kernel = NetKernel(0.5)
     noise = draw_numpy(kernel.noise(3), np.random.default_rng(7), (2, 40))
@@ -226,7 +226,7 @@ def test_pytree_params_agree_across_backends_and_compile_once(gaussian4):
 
 # -- noise at init -------------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", ["numba", "jax"])
-def test_kinetic_chains_start_with_momentum_from_n_0_m(backend):
+def test_kinetic_chains_start_with_momentum_from_n_0_m(backend, x64):
     """init draws p = ξ/√u ~ N(0, diag(1/u)): z-tests of the mean and variance of p·√u."""
     n, u = 4000, np.array([0.25, 1.0, 4.0])
     kernel = langevin.KineticLangevin(0.1, friction=2.0, discretization="baoab", inverse_mass=u)
@@ -337,7 +337,7 @@ def _gauss_logprior(x, data):
     return -0.5 * np.dot(x, x), -x
 
 
-def test_minibatch_likelihood_capabilities_on_both_backends():
+def test_minibatch_likelihood_capabilities_on_both_backends(x64):
     """``loglik`` over minibatch indices and ``logprior``: Numba functions give value and
     gradient, the JAX ones values (gradients by autodiff); same noise, same chain."""
     y = np.random.default_rng(4).standard_normal((20, 2)) + 1.0

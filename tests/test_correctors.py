@@ -60,7 +60,7 @@ _MIX2 = GaussianMixture(
 
 
 @pytest.mark.parametrize("t", [0.0, 0.05, 0.3, 1.0])
-def test_mixture_score_is_gradient_of_noised_log_density(t):
+def test_mixture_score_is_gradient_of_noised_log_density(t, x64):
     """Both forms of the exact score equal central differences of ``log q_t`` (q_t from
     :meth:`GaussianMixture.noised`, an independent route through NumPy/SciPy)."""
     import jax.numpy as jnp
@@ -219,7 +219,7 @@ def _gauss_score_jax(m, v, process):
     return fn
 
 
-def test_backends_agree_for_shared_noise():
+def test_backends_agree_for_shared_noise(x64):
     """Same seed, same draws: Numba and JAX give the same particles, weights and ESS history
     (2-D product of two mixtures, resampling every step)."""
     q1 = GaussianMixture([0.5, 0.5], [[-2.0, 0.0], [2.0, 0.0]], [np.eye(2) * 0.5] * 2)
@@ -238,7 +238,7 @@ def test_backends_agree_for_shared_noise():
     assert np.array_equal(a.resampled[2:], b.resampled[2:]) and a.resampled[2:].all()
 
 
-def test_user_scores_with_and_without_data_match_the_builtin():
+def test_user_scores_with_and_without_data_match_the_builtin(x64):
     """User Numba scores (with ``data``, and without) and a user JAX score reproduce the run of
     the built-in mixture score exactly for the same noise (guidance, w = 1.5)."""
     process = VPProcess()

@@ -1,4 +1,6 @@
-"""The README's main job, `python -m langevin.demo`, runs and reports what it promises."""
+"""The README's main job, `python -m langevin.demo`, runs and reports what it promises.
+
+CI runs this on Python 3.11 (ArviZ 0.x), 3.12/3.13 (ArviZ 1.x) and the lowest versions."""
 
 from __future__ import annotations
 
@@ -17,5 +19,8 @@ def test_demo_runs_and_writes_the_plot(tmp_path):
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "exact mean" in out and "r_hat" in out
+    # every coefficient's row, under ArviZ 0.x and 1.x alike (the exit code says |z| <= 4)
+    rows = [line.split()[0] for line in out.splitlines() if line.startswith(("beta[", "sigma"))]
+    assert rows == ["beta[0]", "beta[1]", "beta[2]", "beta[3]", "sigma"], out[-3000:]
     assert "W2 = " in out and "noise floor" in out
     assert (tmp_path / "trace.png").stat().st_size > 10_000

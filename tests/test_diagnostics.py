@@ -17,6 +17,7 @@ import pytest
 import scipy.linalg
 import scipy.optimize
 
+from langevin import Trace
 from langevin.diagnostics import (
     MAX_EXACT,
     SINKHORN_REG_FRACTION,
@@ -182,7 +183,9 @@ def test_jax_arrays_are_accepted():
     import jax.numpy as jnp
 
     rng = np.random.default_rng(9)
-    x, y = rng.standard_normal((30, 2)), rng.standard_normal((25, 2))
+    # values exact in float32, so that JAX arrays hold them with x64 off as well as on
+    x = rng.standard_normal((30, 2)).astype(np.float32).astype(np.float64)
+    y = rng.standard_normal((25, 2)).astype(np.float32).astype(np.float64)
     assert wasserstein(jnp.asarray(x), jnp.asarray(y)) == pytest.approx(
         wasserstein(x, y), rel=1e-12
     )
@@ -383,6 +386,36 @@ def test_reference_accepts_chains_and_trace_objects():
     assert w2_to_reference(trace, reference, **kwargs) == kept
     with pytest.raises(ValueError, match="samples.draws must contain only finite values"):
         w2_to_reference(SimpleNamespace(draws=bad), reference, **kwargs)
+
+
+def test_reference_accepts_arviz_data():
+    """Issue 17, defect 10: ``w2_to_reference(trace.to_arviz(), ref)`` failed with "got dtype
+    <U12" (NumPy read the InferenceData as its group names). ArviZ data of either version,
+    or its posterior Dataset, gives the same result as the draws themselves."""
+    from langevin import _arviz
+
+    draws, reference = _gaussian_draws(22)
+    kwargs = {"max_points": 300, "seed": 2}
+    expected = w2_to_reference(draws, reference, **kwargs)
+    # two variables side by side, in order: ``(1,)`` + ``(2,)`` blocks of the 3 coordinates
+    posterior = _arviz.dataset({"a": draws[..., 0], "b": draws[..., 1:]})
+    data = _arviz.build({"posterior": posterior})
+    assert w2_to_reference(data, reference, **kwargs) == expected
+    assert w2_to_reference(posterior, reference, **kwargs) == expected
+    # a real trace, with a chain that stopped: to_arviz leaves it out, as the trace path does
+    bad = draws.copy()
+    bad[1, 10:] = np.nan
+    names = {"x": (slice(0, 3), (3,))}
+    trace = Trace(draws=bad, sample_stats={}, warmup_stats={}, step_size=np.ones(4),
+                  names=names, kernel=None, backend="numba", seed=0, diverged={1: 10})  # fmt: skip
+    assert w2_to_reference(trace.to_arviz(), reference, **kwargs) == w2_to_reference(
+        trace, reference, **kwargs
+    )
+    with pytest.raises(ValueError, match="samples.posterior must contain only finite values"):
+        w2_to_reference(trace.to_arviz(include_stopped=True), reference, **kwargs)
+    without = _arviz.build({"sample_stats": _arviz.dataset({"lp": draws[..., 0]})})
+    with pytest.raises(ValueError, match="samples: cannot read its posterior group"):
+        w2_to_reference(without, reference, **kwargs)
 
 
 def test_reference_subsampling_and_sizes():

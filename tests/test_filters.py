@@ -75,7 +75,7 @@ def test_kalman_filter_is_the_joint_gaussian(lg):
 
 # -- backends ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["bootstrap", "guided"])
-def test_backends_agree(lg, method):
+def test_backends_agree(lg, method, x64):
     """The same seed gives the same filter on Numba, JAX and NumPy: same noise, same
     resampling decisions and ancestors, same weights (to rounding)."""
     out = {
@@ -96,7 +96,7 @@ def test_backends_agree(lg, method):
         np.testing.assert_allclose(r.means, ref.means, rtol=0, atol=1e-10)
 
 
-def test_stochastic_volatility_backends_agree():
+def test_stochastic_volatility_backends_agree(x64):
     model = smc.stochastic_volatility(T=60, seed=2)
     a = smc.particle_filter(model, 64, seed=3, backend="numba")
     b = smc.particle_filter(model, 64, seed=3, backend="jax")

@@ -364,7 +364,7 @@ def test_brownian_integrals_have_the_exact_covariance(h, gamma, alpha):
     assert np.all(np.abs(got - exact) <= 1e-12 * scale + 1e-300), (got, exact)
 
 
-def test_brownian_integrals_sampled_on_every_backend_agree():
+def test_brownian_integrals_sampled_on_every_backend_agree(x64):
     """The JAX twin (float64 and float32) gives the NumPy twin's numbers, near α = 0, 1."""
     rng = np.random.default_rng(0)
     z = rng.standard_normal((4, 1000))
@@ -680,7 +680,7 @@ def _gaussian_with_eigenvalues(seed=0):
 
 
 @pytest.mark.parametrize("backend", ["numba", "jax"])
-def test_suggestion_on_a_gaussian_with_known_eigenvalues(backend):
+def test_suggestion_on_a_gaussian_with_known_eigenvalues(backend, x64):
     target = _gaussian_with_eigenvalues()
     points = np.random.default_rng(1).standard_normal((2, 6))
     s = langevin.suggest_kinetic_parameters(target, points, backend=backend)

@@ -303,7 +303,7 @@ def test_counts_to_indices_and_helpers():
 
 # -- the population step -----------------------------------------------------------------------
 @pytest.mark.parametrize("scheme", ["systematic", "ssp"])
-def test_population_step_resamples_only_below_threshold(scheme):
+def test_population_step_resamples_only_below_threshold(scheme, x64):
     rng = np.random.default_rng(11)
     n = 40
     steps = {b: resampling.population_step(scheme, b) for b in ("numba", "jax", "numpy")}
@@ -331,7 +331,7 @@ def test_population_step_resamples_only_below_threshold(scheme):
     assert seen == {True, False}
 
 
-def test_reweight_increment_is_log_of_weighted_mean():
+def test_reweight_increment_is_log_of_weighted_mean(x64):
     rng = np.random.default_rng(5)
     lw, log_g = rng.standard_normal(30), rng.standard_normal(30)
     w = np.exp(lw) / np.exp(lw).sum()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import langevin
-from langevin import driver
+from langevin import _arviz, driver
 from langevin.backends import jax_backend, numba_backend
 from langevin.driver import DivergenceWarning
 
@@ -109,7 +109,7 @@ def test_target_backend_mismatch_is_explained():
         run(std_normal(), backend="jax")
 
 
-def test_mixed_dtypes_are_refused_on_jax():
+def test_mixed_dtypes_are_refused_on_jax(x64):
     target = langevin.Target.from_jax(lambda x: -0.5 * jnp.sum(x.astype(jnp.float64) ** 2))
     with pytest.raises(TypeError, match="mixed dtypes"):
         run(target, backend="jax", initial_position=np.zeros(2, np.float32))
@@ -252,7 +252,7 @@ def test_arviz_groups_shapes_and_names():
     )
     trace = run(target, chains=3, draws=40)
     idata = trace.to_arviz()
-    assert set(idata.groups()) == {"posterior", "sample_stats"}
+    assert set(_arviz.group_names(idata)) == {"posterior", "sample_stats"}
     post = idata.posterior
     assert set(post.data_vars) == {"beta", "log_sigma", "w"}
     assert post["beta"].shape == (3, 40, 2)

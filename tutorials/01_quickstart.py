@@ -27,7 +27,6 @@
 # %%
 import os
 
-import arviz as az
 import jax.numpy as jnp
 import matplotlib
 import numba
@@ -108,7 +107,7 @@ print(trace_jax, trace_jax.draws.dtype)
 # plots as usual.
 
 # %%
-summary = az.summary(trace_numba.to_arviz())
+summary = trace_numba.summary()  # ArviZ's summary of the draws
 summary
 
 # %%
@@ -118,7 +117,7 @@ z = (summary["mean"].to_numpy() - mean) / summary["mcse_mean"].to_numpy()
 print("z-scores of the means against the truth:", z.round(2))
 
 # %%
-az.plot_trace(trace_numba.to_arviz(), compact=True)
+trace_numba.plot_trace()  # ArviZ's trace plot, on ArviZ 0.x and 1.x
 plt.tight_layout()
 
 # %% [markdown]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,9 @@ class ChunkResult:
         n_done: ``(members,)`` steps each member completed (fewer when it diverged).
         diverged: ``(members,)`` True for a member whose state became non-finite.
         seconds: time spent running the chunk, compilation excluded (what chunk sizing uses).
+        failed: ``{member: exception}`` for members whose step raised (an exception in the
+            user's target code); such a member stopped after ``n_done`` good steps and its
+            state is the one it had before the failing step.
     """
 
     state: Any
@@ -35,6 +38,7 @@ class ChunkResult:
     n_done: np.ndarray
     diverged: np.ndarray
     seconds: float = 0.0
+    failed: dict[int, BaseException] = field(default_factory=dict)
 
 
 def get_backend(name: str):

@@ -34,8 +34,8 @@ from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
-    "broadcast_params", "noise_sources", "default_float", "first_chunk", "next_chunk",
-    "map_members",
+    "broadcast_params", "noise_sources", "default_float", "canonical_float", "first_chunk",
+    "next_chunk", "map_members",
 ]  # fmt: skip
 
 name = "jax"
@@ -248,6 +248,11 @@ def _leaf(v, dtype):
         return jnp.asarray(a)
     if jnp.issubdtype(a.dtype, jnp.integer):
         return jnp.asarray(a, jnp.int32)  # counts bound loops; int32 works with x64 on or off
+    if isinstance(a, np.ndarray):
+        # a float64 parameter beyond float32's range (a threshold of 1e300) is +-inf there,
+        # which is what it means; no overflow warning
+        with np.errstate(over="ignore"):
+            return jnp.asarray(a.astype(dtype), dtype)
     return jnp.asarray(a, dtype)
 
 
@@ -296,6 +301,12 @@ def noise_sources(seed_sequence: np.random.SeedSequence, members: int):
 def default_float():
     """JAX's default float dtype (float32 unless the user enabled ``jax_enable_x64``)."""
     return jnp.zeros(()).dtype
+
+
+def canonical_float(dtype):
+    """The float dtype JAX computes in for positions of ``dtype``: float64 becomes float32
+    unless ``jax_enable_x64`` is on (what ``jnp.asarray`` does with a NumPy float64 array)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
 def first_chunk(members: int, dim: int, kernel) -> int:

@@ -27,6 +27,7 @@ The backend runs in float64, the dtype of the compiled signatures.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import sys
@@ -38,7 +39,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 from numba import types as nt
-from numba.core.errors import NumbaExperimentalFeatureWarning, NumbaWarning
+from numba.core.errors import NumbaError, NumbaExperimentalFeatureWarning, NumbaWarning
 from numba.extending import overload
 
 from langevin.adaptation.dual_averaging import DualAveraging
@@ -55,7 +56,8 @@ from langevin.targets.capabilities import (
 
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "draw_noise", "broadcast_params",
-    "noise_sources", "default_float", "first_chunk", "next_chunk", "map_members",
+    "noise_sources", "default_float", "canonical_float", "first_chunk", "next_chunk",
+    "map_members",
 ]  # fmt: skip
 
 name = "numba"
@@ -230,7 +232,11 @@ def _noise_drawer(spec):
     src = f"def draw_step(source, m, t):\n    return cls({calls}{',' if len(spec) == 1 else ''})\n"
     scope = {"cls": type(spec), **{f"draw_{i}": d for i, d in enumerate(drawers)}}
     exec(src, scope)
-    return numba.njit(scope["draw_step"])
+    fn = scope["draw_step"]
+    # Numba names compiled functions by qualified name: the first library loaded under a
+    # name wins, so a generated function is named after what it computes.
+    fn.__qualname__ = f"draw_step_{source_fingerprint(extra_values=(spec,))}"
+    return numba.njit(fn)
 
 
 def _population_loop(
@@ -305,6 +311,7 @@ def _loop_for(kernel_cls, adaptation_cls, form_type, params_type, noise_type, dr
     fingerprint = source_fingerprint(
         kernel_cls.step_math, adaptation_cls.update_math, adaptation_cls.step_size_math,
         extra_modules=(numba_ops, sys.modules[__name__]),
+        extra_values=(spec, kernel_cls.State, kernel_cls.Info),
     )  # fmt: skip
     step = make_twin(kernel_cls.step_math, numba_ops, numba.njit, _NUMBA_TWINS)
     overrides = {
@@ -391,7 +398,12 @@ def _member_caller(fn_twin, axes, tuple_like, single):
     src = f"def call_member(args, m):\n    return {'(' + call + ',)' if single else call}\n"
     scope = {"fn": fn_twin, "index_tree": numba_ops.index_tree}
     exec(src, scope)
-    return numba.njit(scope["call_member"])
+    fn = scope["call_member"]
+    # named after what it computes (see _noise_drawer); the twin's name carries its
+    # fingerprint
+    key = repr((fn_twin.py_func.__qualname__, axes, tuple_like, single))
+    fn.__qualname__ = f"call_member_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+    return numba.njit(fn)
 
 
 def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> tuple:
@@ -586,6 +598,11 @@ def default_float():
     return np.dtype(np.float64)
 
 
+def canonical_float(dtype):
+    """The dtype the draws are returned in (the engine computes in float64 regardless)."""
+    return np.dtype(dtype)
+
+
 def first_chunk(members: int, dim: int, kernel) -> int:
     """Steps in the first chunk (short: it measures the cost of a step)."""
     return min(_chunk_cap(members, dim), _FIRST_CHUNK)
@@ -676,10 +693,27 @@ def run(
     loop = _loop_for(kernel_cls, ad_cls, prepared.form.numba_type, numba.typeof(params),
                      noise_type, draws_noise, kernel.noise(prepared.dim))  # fmt: skip
 
+    failed: dict[int, BaseException] = {}
+
     def block(lo: int, hi: int) -> None:
         source = sources[lo] if draws_noise else noise
-        loop(lo, hi, state, source, n_steps, step_size, params, target, adapt, adaptation,
-             adaptation_params, position, logdensity, info, n_done, diverged, active)  # fmt: skip
+        while lo < hi:
+            try:
+                loop(lo, hi, state, source, n_steps, step_size, params, target, adapt,
+                     adaptation, adaptation_params, position, logdensity, info, n_done,
+                     diverged, active)  # fmt: skip
+                return
+            except Exception as exc:  # raised by the user's target code inside the loop
+                if isinstance(exc, NumbaError) or "No matching definition" in str(exc):
+                    raise  # a typing or dispatch error: nothing ran
+                # Members run in order and set n_done when they finish: the first active
+                # one without it raised. Its good steps are the finite rows it wrote (the
+                # buffer starts as NaN); its state stays the one before the chunk.
+                m = next(i for i in range(lo, hi) if active[i] and n_done[i] == 0)
+                good = np.isfinite(position[m]).all(axis=1)
+                n_done[m] = int(np.argmin(good)) if not good.all() else n_steps
+                failed[m] = exc
+                lo = m + 1  # the members after it in this block still run
 
     t_start = time.perf_counter()  # after the loop was compiled or loaded
     workers = max(1, min(threads or os.cpu_count() or 1, members))
@@ -710,4 +744,5 @@ def run(
         n_done=n_done,
         diverged=diverged,
         seconds=time.perf_counter() - t_start,
+        failed=failed,
     )

@@ -14,11 +14,16 @@ from langevin.backends import numpy_ops
 from langevin.backends.portable import make_twin
 from langevin.targets.capabilities import TargetForm
 
-__all__ = ["name", "map_members"]
+__all__ = ["name", "map_members", "default_float"]
 
 name = "numpy"
 
 _TWINS: dict = {}
+
+
+def default_float() -> np.dtype:
+    """float64, as on Numba."""
+    return np.dtype(np.float64)
 
 
 def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> Any:

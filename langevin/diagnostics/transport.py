@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from langevin import _arviz
+
 __all__ = [
     "MAX_EXACT",
     "SINKHORN_REG_FRACTION",
@@ -527,7 +529,14 @@ class W2Result:
 
 
 def _draws_of(samples: Any) -> np.ndarray:
-    """An ``(n, d)`` array from an array or a trace-like object with ``.draws``."""
+    """An ``(n, d)`` array from an array, a trace-like object with ``.draws``, or ArviZ data
+    (``InferenceData``, ``xarray.DataTree``, or a posterior ``xarray.Dataset``)."""
+    if _arviz.is_arviz_data(samples) or type(samples).__name__ == "Dataset":
+        try:
+            draws = _arviz.posterior_array(samples)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"samples: cannot read its posterior group: {exc}") from None
+        return _as_points("samples.posterior", draws, allow_chains=True)
     if hasattr(samples, "__array__") or not hasattr(samples, "draws"):
         return _as_points("samples", samples, allow_chains=True)
     draws = _as_real_array("samples.draws", samples.draws)
@@ -576,7 +585,11 @@ def w2_to_reference(
     Args:
       samples: draws ``(n, d)`` or ``(chains, draws, d)`` (chains are pooled), or a trace:
         any object with a ``.draws`` array ``(chains, draws, d)``; chains listed in its
-        ``diverged`` mapping are left out, as in ``Trace.flat()``.
+        ``diverged`` mapping are left out, as in ``Trace.flat()``. Or ArviZ data, an
+        ``InferenceData`` or ``xarray.DataTree`` (``trace.to_arviz()``, which leaves out
+        stopped chains) or a posterior ``xarray.Dataset``: its posterior variables, each
+        flattened in C order, side by side in their order (for ``trace.to_arviz()``, the
+        coordinates of ``trace.draws``).
       reference: reference draws ``(m, d)`` (e.g. exact draws, or a long well-mixed run),
         at least 4 of them.
       method: ``"auto"`` (``"exact"`` if every set compared has at most :data:`MAX_EXACT`

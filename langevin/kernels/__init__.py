@@ -9,14 +9,31 @@ from langevin.kernels.base import Kernel
 from langevin.kernels.hmc import HMC
 from langevin.kernels.kinetic import KineticLangevin
 from langevin.kernels.kinetic_tuning import suggest_kinetic_parameters
+from langevin.kernels.mirror import BregmanMoreauMirrorLangevin, MirroredLangevin, MirrorLangevin
 from langevin.kernels.overdamped import MALA, ULA
+from langevin.kernels.proximal import MYMALA, MYULA
+from langevin.kernels.sgmcmc import PSGLD, SGHMC, SGHMCCV, SGLD, SGLDCV, SGNHT, find_mode
+from langevin.kernels.structured_sgmcmc import StructuredSGLD
 
 __all__ = [
     "Barker",
+    "BregmanMoreauMirrorLangevin",
     "HMC",
     "Kernel",
     "KineticLangevin",
     "MALA",
+    "MYMALA",
+    "MYULA",
+    "MirrorLangevin",
+    "MirroredLangevin",
+    "PSGLD",
+    "SGHMC",
+    "SGHMCCV",
+    "SGLD",
+    "SGLDCV",
+    "SGNHT",
+    "StructuredSGLD",
     "ULA",
+    "find_mode",
     "suggest_kinetic_parameters",
 ]

@@ -152,6 +152,15 @@ class Kernel(abc.ABC):
     backends: ClassVar[frozenset[str]] = frozenset({"numba", "jax"})
     adaptation: ClassVar[tuple[type, ...]] = ()
     target_fields: ClassVar[tuple[str, ...]] = ("logdensity", "grad")
+    #: The name users type (a constructor that dispatches to one class per variant, like
+    #: KineticLangevin, sets its own): used in error messages and warnings.
+    public_name: ClassVar[str | None] = None
+    #: What to do when a chain becomes unstable (its log-density collapses or overflows).
+    stability_advice: ClassVar[str] = "reduce the step size"
+    #: True when the state's log-density is a noisy estimate (a minibatch sum scaled by
+    #: n/b): its fluctuations say nothing about stability, so the driver's collapse check
+    #: (a fall of 1000 + dim below the best) does not apply.
+    logdensity_is_estimate: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -171,12 +180,11 @@ class Kernel(abc.ABC):
             if f.name == "step_size":
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise TypeError(
-                        f"{type(self).__name__}: step_size must be a positive float; got {value!r}"
+                        f"{self.name}: step_size must be a positive float; got {value!r}"
                     )
                 if not (value > 0 and value < float("inf")):
                     raise ValueError(
-                        f"{type(self).__name__}: step_size must be positive and finite; "
-                        f"got {value!r}"
+                        f"{self.name}: step_size must be positive and finite; got {value!r}"
                     )
 
     @abc.abstractmethod
@@ -206,4 +214,4 @@ class Kernel(abc.ABC):
 
     @property
     def name(self) -> str:
-        return type(self).__name__
+        return self.public_name or type(self).__name__

@@ -22,10 +22,12 @@ error ``ΔH = O(h²)`` over a trajectory of fixed length (the tests fit this ord
 **Divergences.** Where the step size is too large for the local curvature (``h ω > 2`` for a
 Gaussian direction of frequency ``ω`` with leapfrog) the trajectory is unstable and ``ΔH``
 explodes. A transition whose ``ΔH`` exceeds ``divergence_threshold`` (Stan's default 1000),
-or is not finite, is flagged ``diverging``; the proposal is rejected by the MH step anyway
-and the chain goes on, as in Stan. ``sample`` warns with the number of divergent transitions
-after warm-up: divergences mean the sampler cannot explore part of the posterior
-(Betancourt 2017, §6.2), so results from such a run are suspect.
+or is not finite, is flagged ``diverging`` (except a proposal outside the support, where
+log π = −inf: a rejection at a hard constraint, not a failure of the integrator); the
+proposal is rejected by the MH step anyway and the chain goes on, as in Stan. ``sample``
+warns with the number of divergent transitions after warm-up: divergences mean the sampler
+cannot explore part of the posterior (Betancourt 2017, §6.2), so results from such a run are
+suspect.
 
 **Cost.** ``s·L`` gradient evaluations per transition (leapfrog ``s = 1``, minimal-norm
 ``s = 2``), reported per step in ``Info.n_grad``: the gradient at the current point is cached in
@@ -148,8 +150,12 @@ def hmc_step(state, noise, step_size, params, target):
     energy1 = 0.5 * xp.sum(inverse_mass * momentum * momentum) - logdensity
     energy_error = energy1 - energy0
     accepted, probability = metropolis_hastings(-energy_error, noise.uniform)
+    # A proposal outside the support (log π = −inf: a hard constraint) is rejected, not a
+    # divergence: the integrator did not fail, the trajectory left the support.
     diverging = xp.select(
-        xp.isfinite(energy_error), energy_error > params.divergence_threshold, True
+        xp.isfinite(energy_error),
+        energy_error > params.divergence_threshold,
+        xp.logical_not(logdensity == -xp.inf),
     )
     proposal = GradientState(position, logdensity, grad)
     info = HMCInfo(

@@ -391,6 +391,12 @@ class KineticLangevin(Kernel):
     exact = False
     #: The discretization a concrete class implements (None on the dispatching base).
     discretization_name: ClassVar[str | None] = None
+    public_name = "KineticLangevin"
+    stability_advice = (
+        "reduce the step size: the splittings are stable only for h·√(u·L) < 2 (u the inverse "
+        "mass, L the largest curvature of -log π); langevin.suggest_kinetic_parameters "
+        "estimates L"
+    )
 
     def init_noise(self, dim: int) -> KineticInitNoise:
         """The first momentum's standard normal draws (``p = ξ/√u``)."""

@@ -127,6 +127,10 @@ class ULA(Kernel):
     init_math = staticmethod(init_gradient_state)
     step_math = staticmethod(ula_step)
     exact = False
+    stability_advice = (
+        "reduce the step size: ULA is stable only for h < 2/L, L the largest curvature of "
+        "-log π (the Lipschitz constant of its gradient)"
+    )
     bias_order = 1.0
 
     def noise(self, dim: int) -> ULANoise:

@@ -54,6 +54,7 @@ from __future__ import annotations
 import abc
 import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -145,6 +146,10 @@ class GeneratorNoise:
     same draws whatever the backend."""
 
     def __init__(self, seed=None) -> None:
+        if not isinstance(seed, (type(None), np.random.SeedSequence, np.random.Generator)) and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+        ):
+            raise TypeError(f"seed must be a non-negative int or None; got {seed!r}")
         self.rng = np.random.default_rng(seed)
 
     def uniforms(self, t: int, k: int) -> np.ndarray:
@@ -314,7 +319,7 @@ def smc(
     try:
         particles = model.M0(n, source.particles(0, model.particle_noise(0), n))
         lw0 = _zeros_like_first(particles, model.backend, n)
-        log_g = model.logG(0, None, particles, lw0)
+        log_g = nan_potentials_to_zero_weight(0, model.logG(0, None, particles, lw0), particles)
         lw, inc, ess_value = ops.reweight(lw0, log_g)
         record(0, particles, lw, inc, ess_value, False)
         t = 0
@@ -331,7 +336,7 @@ def smc(
             if keep_ancestors:
                 ancestors.append(np.asarray(anc))
             new = model.M(t, previous, lw_reset, source.particles(t, model.particle_noise(t), n))
-            log_g = model.logG(t, previous, new, lw_reset)
+            log_g = nan_potentials_to_zero_weight(t, model.logG(t, previous, new, lw_reset), new)
             lw, inc, ess_value = ops.reweight(lw_reset, log_g)
             particles = new
             record(t, particles, lw, inc, ess_value, resampled)
@@ -353,6 +358,35 @@ def smc(
         means=np.asarray(means) if collect_means else None,
         elapsed=time.perf_counter() - t_start,
     )
+
+
+class NaNWeightWarning(UserWarning):
+    """Some particles had a NaN log-potential (log-likelihood, tempering increment) and were
+    given weight zero."""
+
+
+def nan_potentials_to_zero_weight(t: int, log_g, particles, what: str = "log G_t"):
+    """Particles whose log-potential is NaN get weight zero (log G = −inf), with a warning
+    naming how many and where: a NaN is a failure of the model's code at those particles,
+    which the estimate must not hide."""
+    values = np.asarray(log_g)
+    bad = np.flatnonzero(np.isnan(values))
+    if bad.size == 0:
+        return log_g
+    x = np.asarray(_first_leaf(particles)).reshape(values.shape[0], -1)
+    shown = ", ".join(f"{i} at {np.array2string(x[i], precision=4, threshold=6)}" for i in bad[:3])
+    warnings.warn(
+        f"SMC step {t}: {bad.size} of {values.shape[0]} particles have a NaN log-potential "
+        f"({what}), so they were given weight zero; particle(s) {shown}"
+        f"{' …' if bad.size > 3 else ''}. Check the model's code where these particles are.",
+        NaNWeightWarning,
+        stacklevel=4,
+    )
+    if isinstance(log_g, np.ndarray):
+        return np.where(np.isnan(log_g), -np.inf, log_g)
+    import jax.numpy as jnp
+
+    return jnp.where(jnp.isnan(log_g), -jnp.inf, log_g)
 
 
 def _zeros_like_first(particles, backend: str, n: int):

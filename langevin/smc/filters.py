@@ -260,7 +260,7 @@ def particle_filter(
     backend: str = "numba",
     seed: int | None = None,
     noise: Any = None,
-    dtype=np.float64,
+    dtype=None,
     collect_means: bool = True,
     keep_ancestors: bool = False,
     progress: bool = False,
@@ -276,7 +276,8 @@ def particle_filter(
         backend: ``"numba"`` (float64), ``"jax"`` or ``"numpy"``.
         seed: seed of the noise (the same seed gives the same filter on every backend, to
             rounding); ``noise``: a noise source instead (see :func:`langevin.smc.smc`).
-        dtype: JAX: float dtype of the particles and data.
+        dtype: float dtype of the particles and data; default the backend's (float64 on
+            Numba and NumPy; on JAX its default float, float32 unless ``jax_enable_x64``).
         collect_means: record the filtering means ``E[X_t | y_{0:t}]`` estimates.
 
     Returns:
@@ -297,6 +298,8 @@ def particle_filter(
         raise ValueError(f"method must be 'bootstrap' or 'guided'; got {method!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    if dtype is None:
+        dtype = get_backend(backend).default_float()
     if backend != "jax" and np.dtype(dtype) != np.float64:
         raise TypeError(f"backend={backend!r} runs in float64; got dtype={np.dtype(dtype)}")
     _check_positive_int("n_particles", n_particles)

@@ -79,9 +79,12 @@ register_combinator(ReferenceTempered, value_and_grad=reference_tempered_value_a
 
 @portable
 def _guarded(x, ell, grad_ell):
-    """``(ℓ, ∇ℓ)``, with ℓ = −∞ where x or ℓ is not finite (the particle gets weight 0)."""
-    ok = xp.all_finite(x) & xp.isfinite(ell)
-    return xp.select(ok, ell, -xp.inf), xp.select(ok, grad_ell, 0.0 * grad_ell)
+    """``(ℓ, ∇ℓ)``, with ℓ = −∞ where x is not finite (a particle that diverged gets weight
+    0). A NaN ℓ at a finite x stays NaN: the sampler reports it before giving it weight 0
+    (``tempering._zero_weight_for_nan``), instead of hiding a failure of the model's code."""
+    finite_x = xp.all_finite(x)
+    ok = finite_x & xp.isfinite(ell)
+    return xp.select(finite_x, ell, -xp.inf), xp.select(ok, grad_ell, 0.0 * grad_ell)
 
 
 @portable
@@ -195,7 +198,6 @@ class TemperedTarget:
         return f"TemperedTarget({self.name!r}, dim={self.dim})"
 
 
-
 def tempered_form(target: TemperedTarget, reference_target: Target | None, backend: str,
                   dtype=np.float64) -> TargetForm:  # fmt: skip
     """π_β on ``backend`` as a :class:`TargetForm` whose data is ``(β, parts' data)``; set β
@@ -206,7 +208,7 @@ def tempered_form(target: TemperedTarget, reference_target: Target | None, backe
     parts = [target.prior, target.likelihood]
     if reference_target is not None:
         parts.insert(0, reference_target)
-    for name, t in zip(("reference", "prior", "likelihood")[3 - len(parts):], parts):
+    for name, t in zip(("reference", "prior", "likelihood")[3 - len(parts) :], parts):
         has = t.has_numba if backend == "numba" else t.has_jax
         if not has:
             other = "jax" if backend == "numba" else "numba"
@@ -294,5 +296,3 @@ def gaussian_reference(reference, target: TemperedTarget):
     chol = np.linalg.cholesky(cov)
     log_norm = 0.5 * dim * math.log(2 * math.pi) + float(np.sum(np.log(np.diag(chol))))
     return (mean, chol), target._cache[key], log_norm
-
-

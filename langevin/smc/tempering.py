@@ -69,7 +69,13 @@ from langevin.kernels.base import Kernel
 from langevin.smc import resampling
 from langevin.smc._compile import twin
 from langevin.smc.exponent import next_increment
-from langevin.smc.feynman_kac import FeynmanKac, GeneratorNoise, StepsNoise, smc
+from langevin.smc.feynman_kac import (
+    FeynmanKac,
+    GeneratorNoise,
+    StepsNoise,
+    nan_potentials_to_zero_weight,
+    smc,
+)
 from langevin.smc.stage_tuning import StageTuning
 from langevin.smc.tempered_target import (
     GaussianReference,
@@ -162,8 +168,10 @@ class _TemperingFK(FeynmanKac):
         prepared = self.prepared._replace(form=self._form(0.0))
         params = self._batched_params(self.tuning.params, n)
         state = self.be.init(prepared, x, params, init_noise)
-        ell, grad_ell = self.be.map_members(full_increment(self.form),
-                                            (prepared.form, state.position), (None, 0))
+        ell, grad_ell = self.be.map_members(
+            full_increment(self.form), (prepared.form, state.position), (None, 0)
+        )
+        ell = nan_potentials_to_zero_weight(0, ell, state, "the log-likelihood")
         return TemperParticles(state, ell, grad_ell)
 
     def gather(self, particles, ancestors):
@@ -182,9 +190,11 @@ class _TemperingFK(FeynmanKac):
         state = result.state
         self.state_beta = self.beta
         ell, grad_ell = self.be.map_members(
-            stage_increment, (prepared.form, state.position, state.logdensity, state.grad),
+            stage_increment,
+            (prepared.form, state.position, state.logdensity, state.grad),
             (None, 0, 0, 0),
         )
+        ell = nan_potentials_to_zero_weight(len(self.betas), ell, state, "the log-likelihood")
         self.step_sizes.append(h)
         self.acceptance.append(float(np.mean(result.info["acceptance_rate"])))
         self.diverging.append(int(np.sum(np.any(result.info["diverging"], axis=1))))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from langevin import _arviz
 
 __all__ = ["SMCTrace"]
 
@@ -153,12 +154,10 @@ class SMCTrace:
         return {n: self.draws[..., s].reshape(lead + shape) for n, (s, shape) in self.names.items()}
 
     def to_arviz(self):
-        """An ``arviz.InferenceData``: ``posterior`` = the equally weighted draws (runs as
-        chains, particles as draws), ``smc_stages`` = the per-stage statistics
-        (dims ``chain``, ``stage``), and the evidence in the attributes."""
-        import arviz as az
-        import xarray as xr
-
+        """ArviZ data (``arviz.InferenceData`` with ArviZ 0.x, ``xarray.DataTree`` with 1.x):
+        ``posterior`` = the equally weighted draws (runs as chains, particles as draws),
+        ``smc_stages`` = the per-stage statistics (dims ``chain``, ``stage``), and the
+        evidence in the attributes of every group."""
         attrs = {
             "kernel": repr(self.kernel),
             "backend": self.backend,
@@ -170,26 +169,17 @@ class SMCTrace:
             "sampling_time": self.elapsed,
             "inference_library": "langevin",
         }
-        stage_vars = {
-            k: xr.DataArray(v, dims=("chain", "stage"),
-                            coords={"chain": np.arange(self.n_runs),
-                                    "stage": np.arange(v.shape[1])})
-            for k, v in self.stages.items()
-        }  # fmt: skip
-        with warnings.catch_warnings():
-            # ArviZ warns about few draws and about a group outside its schema
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            idata = az.from_dict(posterior=self.parameters())
-            idata.posterior.attrs.update(attrs)
-            idata.add_groups({"smc_stages": xr.Dataset(stage_vars, attrs=attrs)})
-        return idata
+        return _arviz.build(
+            {
+                "posterior": _arviz.dataset(self.parameters()),
+                "smc_stages": _arviz.dataset(self.stages, lead=("chain", "stage")),
+            },
+            attrs=attrs,
+        )
 
     def summary(self, **kwargs):
-        """``arviz.summary`` of the posterior draws."""
-        from langevin.trace import quiet_arviz_summary
-
-        return quiet_arviz_summary(self.to_arviz(), **kwargs)
+        """``arviz.summary`` of the posterior draws (of the installed ArviZ, 0.x or 1.x)."""
+        return _arviz.summary(self.to_arviz(), **kwargs)
 
     def __repr__(self) -> str:
         var = (

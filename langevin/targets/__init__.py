@@ -12,16 +12,33 @@ reference from outside the project (``target.reference``):
   :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`): posteriordb reference draws
   and exact quadrature moments.
 
+Composite and constrained targets: :func:`composite` (f + a penalty g of
+:mod:`langevin.proximal`, for MYULA/MYMALA and the Bregman kernels), :func:`flat`,
+:func:`bayesian_lasso`/:func:`diabetes_lasso` (with a Park & Casella Gibbs reference),
+:func:`dirichlet` and :func:`gamma` (exact laws on the simplex and the orthant, for mirror
+Langevin); :mod:`.transforms` (``positive``, ``interval``, ``simplex``, ``ordered``,
+``cholesky_corr`` and ``constrained(...)``: write the log-density on the constrained space,
+sample on the unconstrained one).
+
 Diffusion models have their own data law here: :mod:`.gaussian_mixture_diffusion`, a Gaussian
 mixture whose scores under the forward noising process are exact (public as
 ``langevin.smc.GaussianMixture``; not imported by this package, as it builds on
 :mod:`langevin.smc.diffusion`).
 """
 
+from . import transforms
 from .base import Reference, Target
+from .composite import composite, flat
+from .data_targets import (
+    DataTarget,
+    data_target,
+    linear_regression_data,
+    logistic_regression_data,
+)
 from .funnel import neals_funnel
 from .gaussians import gaussian, ill_conditioned_gaussian
 from .gp_regression import gp_pois_regr_gp_regr
+from .lasso import bayesian_lasso, diabetes_lasso
 from .logistic import (
     breast_cancer_logistic_regression,
     logistic_regression,
@@ -34,6 +51,7 @@ from .posteriordb_models import (
     kidiq_kidscore_momiq,
     posteriordb,
 )
+from .supported import dirichlet, gamma
 
 __all__ = [
     "Target",
@@ -50,4 +68,15 @@ __all__ = [
     "arK",
     "kidiq_kidscore_momiq",
     "gp_pois_regr_gp_regr",
+    "composite",
+    "flat",
+    "dirichlet",
+    "gamma",
+    "bayesian_lasso",
+    "diabetes_lasso",
+    "transforms",
+    "DataTarget",
+    "data_target",
+    "linear_regression_data",
+    "logistic_regression_data",
 ]

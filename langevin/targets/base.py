@@ -117,9 +117,7 @@ def _check_functions(backend: str, functions: Mapping[str, Callable | None]) -> 
         if fn is None:
             continue
         if name not in CAPABILITIES:
-            raise TypeError(
-                f"unknown target capability {name!r}; known: {', '.join(CAPABILITIES)}"
-            )
+            raise TypeError(f"unknown target capability {name!r}; known: {', '.join(CAPABILITIES)}")
         if not callable(fn):
             raise TypeError(f"{name} must be callable; got {type(fn).__name__}")
         if backend == "numba":
@@ -133,6 +131,26 @@ def _check_functions(backend: str, functions: Mapping[str, Callable | None]) -> 
                 )
         out[name] = fn
     return out
+
+
+def _check_numba_data(data: Any) -> None:
+    """Refuse, with what is accepted, a ``data=`` that Numba cannot pass to compiled code."""
+    import numba
+
+    help_ = (
+        "data= is passed to the Numba functions as their last argument, so it must be a NumPy "
+        "array, a number, or a tuple or NamedTuple of those (e.g. "
+        "Data = NamedTuple('Data', [('X', np.ndarray), ('y', np.ndarray)]))"
+    )
+    if isinstance(data, (dict, list, set)):
+        raise TypeError(f"{help_}; got a {type(data).__name__}")
+    try:
+        numba.typeof(data)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{help_}; got {type(data).__name__}: {exc}") from None
+    if isinstance(data, tuple):
+        for item in data:
+            _check_numba_data(item)
 
 
 class Target:
@@ -183,6 +201,8 @@ class Target:
         self.name = name
         self.numba_functions = _check_functions("numba", numba or {})
         self.jax_functions = _check_functions("jax", jax or {})
+        if self.numba_functions and data is not None:
+            _check_numba_data(data)
         self.data = data
         self.reference = reference
         self.constrain = constrain
@@ -299,6 +319,40 @@ class Target:
         new.__dict__.update(self.__dict__)
         new.dim, new.blocks = parse_names(None, dim)
         new._cache = self._cache
+        return new
+
+    def check(self, x: Any = None, **kwargs: Any):
+        """Check this target's functions at ``x`` (default: its starting point, or zeros):
+        the gradient against finite differences (as Stan's ``diagnose``), shapes, dtypes,
+        finiteness, repeatability, writes into ``x``, agreement of the Numba and JAX forms.
+        Returns a printable report; see :func:`langevin.targets.check.check_target`.
+
+        Example:
+            >>> import langevin
+            >>> langevin.targets.gaussian(3).check().ok
+            True
+        """
+        from langevin.targets.check import check_target
+
+        return check_target(self, x, **kwargs)
+
+    def checked(self) -> Target:
+        """This target with its Numba functions compiled again in a checked mode: bounds
+        checks on (an out-of-range index raises ``IndexError`` instead of reading or writing
+        outside the array, which can crash the process) and Python's error model (division
+        by zero raises ``ZeroDivisionError`` instead of giving inf). Slower; for finding what
+        a misbehaving target does (``sample(..., checked=True)`` uses it). Only the given
+        functions are recompiled, not other ``njit`` functions they call.
+        """
+        import numba
+
+        new = Target.__new__(Target)
+        new.__dict__.update(self.__dict__)
+        new.numba_functions = {
+            k: numba.njit(boundscheck=True, error_model="python")(fn.py_func)
+            for k, fn in self.numba_functions.items()
+        }
+        new._cache = {}
         return new
 
     def names_or_default(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
