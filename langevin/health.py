@@ -243,6 +243,30 @@ STUCK_REACH = 0.1
 STEP_COLLAPSE_RATIO = 20.0
 
 
+def _jumps_and_scale(draws: np.ndarray, chains: list[int], block: int = 4096):
+    """Each chain's mean largest-coordinate step ``|x_{t+1} − x_t|_∞`` and the largest
+    per-coordinate standard deviation of all these chains' draws pooled, in blocks of draws
+    (no copy of the whole trace: a 4 × 10⁵ × 1000 trace is 3.2 GB)."""
+    n, dim = draws.shape[1], draws.shape[2]
+    mean_jump = {}
+    total = np.zeros(dim)
+    total_sq = np.zeros(dim)
+    ref = np.asarray(draws[chains[0], 0], dtype=np.float64)  # a shift: no cancellation
+    for c in chains:
+        jump_sum = 0.0
+        for a in range(0, n, block):
+            seg = np.asarray(draws[c, a : min(a + block + 1, n)], dtype=np.float64)
+            if seg.shape[0] > 1:
+                jump_sum += float(np.abs(np.diff(seg, axis=0)).max(axis=1).sum())
+            body = seg[: min(block, seg.shape[0])] - ref
+            total += body.sum(axis=0)
+            total_sq += (body * body).sum(axis=0)
+        mean_jump[c] = jump_sum / max(n - 1, 1)
+    count = n * len(chains)
+    variance = np.maximum(total_sq / count - (total / count) ** 2, 0.0)
+    return mean_jump, float(np.sqrt(variance).max())
+
+
 def warn_stuck_chains(kernel: Kernel, draws: np.ndarray, step_size: np.ndarray,
                        stopped: set, adapted: bool) -> None:  # fmt: skip
     """Warn about chains that never moved, barely moved, or whose adapted step size
@@ -251,11 +275,10 @@ def warn_stuck_chains(kernel: Kernel, draws: np.ndarray, step_size: np.ndarray,
     running = [c for c in range(draws.shape[0]) if c not in stopped]
     if not running or draws.shape[1] < STUCK_MIN_DRAWS:
         return  # a short run says too little (a good MALA chain can reject 5 in a row)
-    x = draws[running]
-    jumps = np.abs(np.diff(x, axis=1)).max(axis=2)  # (chains, draws - 1)
-    scale = np.std(x.reshape(-1, x.shape[2]), axis=0).max()  # pooled over the chains
+    mean_jump, scale = _jumps_and_scale(draws, running)
+    n_jumps = draws.shape[1] - 1
     problems = []
-    never = [c for c, j in zip(running, jumps) if not j.any()]
+    never = [c for c in running if mean_jump[c] == 0.0]
     if never:
         problems.append(
             f"chain(s) {never} never moved in {draws.shape[1]} draws (every proposal rejected "
@@ -263,8 +286,8 @@ def warn_stuck_chains(kernel: Kernel, draws: np.ndarray, step_size: np.ndarray,
         )
     if scale > 0:
         barely = [
-            c for c, j in zip(running, jumps)
-            if c not in never and j.mean() * np.sqrt(j.size) < STUCK_REACH * scale
+            c for c in running
+            if c not in never and mean_jump[c] * np.sqrt(n_jumps) < STUCK_REACH * scale
         ]  # fmt: skip
         if barely:
             problems.append(

@@ -458,13 +458,15 @@ for kernel in (langevin.MALA(0.5), langevin.KineticLangevin(0.2, friction=1.0,
 
 def test_tempering_on_jax_follows_jax_default_float_with_x64_off():
     """A user who never enabled x64 (JAX's default): tempered SMC runs in float32 instead of
-    refusing the float32 log-densities as mixed dtypes. A fresh process, since this suite
-    enables x64 for itself."""
+    refusing the float32 log-densities as mixed dtypes. A fresh process with x64 off, since
+    the README's second test pass switches it on."""
+    import os
     import subprocess
     import sys
 
+    env = {**os.environ, "JAX_ENABLE_X64": "0"}  # JAX's default, whatever this run uses
     result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", _X64_OFF_SCRIPT],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     errors = [float(v) for v in result.stdout.split()]
     assert len(errors) == 2 and all(abs(e) < 0.5 for e in errors), errors
