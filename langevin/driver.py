@@ -281,8 +281,6 @@ def sample(
     )
     dim = start.shape[1]
     target = target.with_dim(dim)
-    if backend == "numba":
-        health.probe_numba_target(target, start[0])
     be = get_backend(backend)
     # The user's float dtype where the engine has it (JAX without x64 computes a NumPy
     # float64 start in float32, as jnp.asarray would); the engine's default otherwise.
@@ -297,6 +295,8 @@ def sample(
 
     with deferred_interrupts() as interrupts:
         # -- compile (or load) and initialise -----------------------------------------------
+        if backend == "numba":  # the first call may compile the user's functions
+            health.probe_numba_target(target, start[0])
         prepared = be.prepare(kernel, target, dim, dtype,
                               type(step_adaptation) if step_adaptation else None)  # fmt: skip
         sources = be.noise_sources(noise_ss, chains)
