@@ -417,8 +417,7 @@ def sample(
         failures=failures,
         **{k: v for c in warmup_components for k, v in c.result().items()},
     )
-    stopped = set(diverged) | set(failures)
-    health.warn_stuck_chains(kernel, trace.draws, step_size, stopped, adapting)
+    health.warn_stuck_chains(kernel, trace.draws, step_size, set(trace.stopped_chains), adapting)
     health.raise_or_warn_failures(failures, chains, trace, checked)
     return trace
 
