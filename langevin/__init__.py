@@ -16,6 +16,7 @@ from langevin.driver import (
     TargetCodeWarning,
     sample,
 )
+from langevin.checkpoint import resume
 from langevin.io import load, save
 from langevin.kernels import *  # noqa: F403 - every exported kernel, without listing it again
 from langevin.targets.base import Reference, Target
@@ -37,6 +38,7 @@ __all__ = [
     "kernels",
     "load",
     "proximal",
+    "resume",
     "sample",
     "save",
     "smc",

@@ -17,7 +17,9 @@ a :class:`DivergentTransitionWarning`, as Stan does.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
+import os
 import time
 import warnings
 from typing import Any
@@ -37,6 +39,7 @@ from langevin.health import (
     TargetCodeWarning,
 )
 from langevin.kernels.base import Kernel
+from langevin.store import DRAWS_FILE, TRACE_FILE, DrawStore
 from langevin.targets.base import Target
 from langevin.trace import Trace
 
@@ -136,6 +139,12 @@ def _initial_positions(target: Target, initial_position, chains: int, rng, jitte
     return start, dtype
 
 
+def write_checkpoint(path: str, run) -> None:
+    from langevin.checkpoint import write
+
+    write(path, run)
+
+
 def _check_initial_state(state, n_chains: int) -> None:
     lp = np.asarray(state.logdensity)
     grads = np.asarray(state.grad) if "grad" in state._fields else np.zeros((n_chains, 1))
@@ -167,6 +176,11 @@ def sample(
     init_jitter: float = INIT_JITTER,
     adapt_mass_matrix: bool | None = None,
     checked: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    store: str | os.PathLike | None = None,
+    store_dtype: Any = None,
+    keep: Any = None,
 ) -> Trace:
     """Sample ``target`` with ``kernel``: warm-up (step-size adaptation), then draws.
 
@@ -178,6 +192,9 @@ def sample(
     (initial fast buffer 75 steps, doubling slow windows from 25, terminal buffer 50; shrunk
     to 15%/75%/10% for short warm-ups, none below 20 steps; see
     :mod:`langevin.adaptation.mass_matrix`); the result is ``Trace.inverse_mass``.
+
+    One seed gives one set of draws on a backend, however the run is cut into chunks,
+    checkpointed or resumed.
 
     Args:
         target: what to sample (:class:`langevin.Target`).
@@ -203,6 +220,23 @@ def sample(
         checked: Numba only: compile the target's functions with bounds checks and Python's
             error model (:meth:`Target.checked`), to find a target's out-of-range index or
             division by zero; slower.
+        checkpoint: a file to write the run's whole state to as it goes (an ``.npz`` of
+            arrays and JSON, no pickle; replaced atomically, so a run killed at any moment
+            leaves the last complete checkpoint). :func:`langevin.resume` continues from it
+            and gives, bit for bit, the draws the uninterrupted run would have made. Written
+            every ``checkpoint_every`` steps and at the end (also after Ctrl-C).
+        checkpoint_every: steps (warm-up included) between checkpoints; default: a tenth of
+            the run.
+        store: a directory to stream the draws to as they are made
+            (``<store>/draws.npy``, then ``<store>/trace.nc``; see :mod:`langevin.store`):
+            the draws never sit in memory, and the returned trace's ``draws`` is a read-only
+            memory map. For runs whose draws would not fit in memory.
+        store_dtype: the dtype the draws are kept in (e.g. ``np.float32``: half the
+            memory or disk of float64); default the dtype the chains run in. The chains
+            themselves always run in their own dtype.
+        keep: the coordinates to keep: parameter names (whole blocks, e.g.
+            ``["beta", "sigma"]``) or flat coordinate indices; default all. The chains move
+            in every coordinate; only the kept ones are stored (the trace's names follow).
 
     Returns:
         A :class:`langevin.Trace`.
@@ -272,154 +306,418 @@ def sample(
             "checked=True applies to the Numba backend (JAX checks indices itself: out-of-range "
             "gathers are clamped; see jax.experimental.checkify for checked JAX code)"
         )
-    if checked:
-        target = target.checked()
+    checkpoint = _check_path("checkpoint", checkpoint)
+    store = _check_path("store", store)
+    if checkpoint_every is not None:
+        checkpoint_every = _check_count("checkpoint_every", checkpoint_every, 1)
+        if checkpoint is None:
+            raise ValueError("checkpoint_every is set but checkpoint (the file) is not")
+    if store is not None and os.path.exists(store) and not os.path.isdir(store):
+        raise ValueError(f"store must be a directory; {store!r} is a file")
+    store_dtype = _check_store_dtype(store_dtype)
     seed_seq, seed_value = _seed_sequence(seed)
-    init_ss, noise_ss, init_noise_ss = seed_seq.spawn(3)
+    seed_record = _seed_record(seed_seq)
+    init_ss = seed_seq.spawn(3)[0]
     start, dtype = _initial_positions(
         target, initial_position, chains, np.random.default_rng(init_ss), init_jitter
     )
     dim = start.shape[1]
     target = target.with_dim(dim)
+    keep = _check_keep(keep, target.names_or_default(), dim)
     be = get_backend(backend)
     # The user's float dtype where the engine has it (JAX without x64 computes a NumPy
     # float64 start in float32, as jnp.asarray would); the engine's default otherwise.
     dtype = be.default_float() if dtype is None else be.canonical_float(dtype)
+    settings = RunSettings(
+        chains=chains, warmup=warmup, draws=draws, thin=thin, backend=backend,
+        seed=seed_value if seed is None else seed, seed_sequence=seed_record,
+        target_acceptance=target_acceptance, adapt_mass_matrix=adapt_mass_matrix,
+        checked=checked, dtype=np.dtype(dtype).str, store=store,
+        store_dtype=None if store_dtype is None else store_dtype.str, keep=keep,
+    )  # fmt: skip
+    return execute(target, kernel, settings, start, progress=progress, checkpoint=checkpoint,
+                   checkpoint_every=checkpoint_every)  # fmt: skip
 
-    # -- adaptation components the kernel opts into (checked before compiling) --------------
-    step_adaptation, warmup_components = _components(kernel, target_acceptance, chains, dim,
-                                                     warmup, adapt_mass_matrix)  # fmt: skip
-    params = be.broadcast_params(kernel.params(), chains)  # per chain: components adapt them
-    for component in warmup_components:
-        params = component.initial_params(params)
 
-    with deferred_interrupts() as interrupts:
-        # -- compile (or load) and initialise -----------------------------------------------
-        if backend == "numba":  # the first call may compile the user's functions
+@dataclasses.dataclass
+class RunSettings:
+    """What a run was asked to do, as plain values (a checkpoint stores them as JSON)."""
+
+    chains: int
+    warmup: int
+    draws: int
+    thin: int
+    backend: str
+    seed: Any  # what Trace.seed records
+    seed_sequence: dict  # entropy, spawn key, children spawned before: the SeedSequence
+    target_acceptance: float | None
+    adapt_mass_matrix: bool
+    checked: bool
+    dtype: str
+    store: str | None = None
+    store_dtype: str | None = None
+    keep: list[int] | None = None
+
+    @property
+    def total(self) -> int:
+        return self.warmup + self.draws * self.thin
+
+
+def _check_path(name: str, value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike); got {value!r}")
+    return os.fspath(value)
+
+
+def _check_store_dtype(value):
+    if value is None:
+        return None
+    try:
+        dt = np.dtype(value)
+    except TypeError as exc:
+        raise TypeError(f"store_dtype must be a float dtype such as np.float32; got {value!r}") \
+            from exc  # fmt: skip
+    if not np.issubdtype(dt, np.floating):
+        raise TypeError(f"store_dtype must be a float dtype such as np.float32; got {dt}")
+    return dt
+
+
+def _check_keep(keep, names: dict, dim: int) -> list[int] | None:
+    """``keep`` as sorted flat indices (parameter names expand to their blocks)."""
+    if keep is None:
+        return None
+    if isinstance(keep, (str, numbers.Integral)):
+        keep = [keep]
+    try:
+        items = list(keep)
+    except TypeError:
+        raise TypeError(f"keep must be a list of parameter names or coordinates; got {keep!r}") \
+            from None  # fmt: skip
+    if not items:
+        raise ValueError("keep is empty: name at least one parameter or coordinate to keep")
+    index: set[int] = set()
+    for item in items:
+        if isinstance(item, str):
+            if item not in names:
+                raise ValueError(f"keep: {item!r} is not a parameter of the target "
+                                 f"(its parameters: {list(names)})")  # fmt: skip
+            s, _ = names[item]
+            index.update(range(s.start, s.stop))
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            if not 0 <= int(item) < dim:
+                raise ValueError(f"keep: coordinate {item} is out of range for dim={dim}")
+            index.add(int(item))
+        else:
+            raise TypeError(f"keep: {item!r} is neither a parameter name nor a coordinate")
+    return sorted(index)
+
+
+def kept_names(names: dict, keep: list[int] | None) -> dict:
+    """The trace's ``{name: (slice, shape)}`` for the kept coordinates: a parameter kept
+    whole keeps its name and shape; a coordinate kept alone is the scalar ``name[i,j]``."""
+    if keep is None:
+        return names
+    kept = set(keep)
+    out, pos = {}, 0
+    for name, (s, shape) in names.items():
+        idx = [i for i in range(s.start, s.stop) if i in kept]
+        if len(idx) == s.stop - s.start:
+            out[name] = (slice(pos, pos + len(idx)), shape)
+            pos += len(idx)
+            continue
+        for i in idx:
+            where = ",".join(str(int(j)) for j in np.unravel_index(i - s.start, shape))
+            out[f"{name}[{where}]"] = (slice(pos, pos + 1), ())
+            pos += 1
+    return out
+
+
+def _seed_record(ss: np.random.SeedSequence) -> dict:
+    entropy = ss.entropy
+    if not isinstance(entropy, int):
+        entropy = [int(e) for e in np.atleast_1d(entropy)]
+    return {"entropy": entropy, "spawn_key": [int(k) for k in ss.spawn_key],
+            "children": int(ss.n_children_spawned)}  # fmt: skip
+
+
+def seed_sequences(record: dict):
+    """The run's three seed sequences (starting points, noise, initial noise), again."""
+    ss = np.random.SeedSequence(record["entropy"], spawn_key=tuple(record["spawn_key"]),
+                                n_children_spawned=record["children"])  # fmt: skip
+    return ss.spawn(3)
+
+
+class Run:
+    """One run of the driver: the compiled kernel and everything that changes as it goes
+    (what a checkpoint stores and :func:`langevin.resume` restores)."""
+
+    def __init__(self, target: Target, kernel: Kernel, settings: RunSettings,
+                 start: np.ndarray, reopen_store: bool = False) -> None:  # fmt: skip
+        self.settings, self.kernel, self.start = settings, kernel, start
+        chains, dim = start.shape
+        self.dim = dim
+        if settings.checked:
+            target = target.checked()
+        self.target = target
+        be = self.backend = get_backend(settings.backend)
+        dtype = np.dtype(settings.dtype)
+        self.step_adaptation, self.components = _components(
+            kernel, settings.target_acceptance, chains, dim, settings.warmup,
+            settings.adapt_mass_matrix)  # fmt: skip
+        params = be.broadcast_params(kernel.params(), chains)  # per chain: components adapt them
+        for component in self.components:
+            params = component.initial_params(params)
+        self.params = params
+        _, noise_ss, init_noise_ss = seed_sequences(settings.seed_sequence)
+        if settings.backend == "numba":  # the first call may compile the user's functions
             health.probe_numba_target(target, start[0])
-        prepared = be.prepare(kernel, target, dim, dtype,
-                              type(step_adaptation) if step_adaptation else None)  # fmt: skip
-        sources = be.noise_sources(noise_ss, chains)
-        state = be.init(prepared, start, params, None, be.noise_sources(init_noise_ss, chains))
-        _check_initial_state(state, chains)
-        interrupts.check()  # Ctrl-C while compiling: nothing was drawn yet
+        adaptation_cls = type(self.step_adaptation) if self.step_adaptation else None
+        self.prepared = be.prepare(kernel, target, dim, dtype, adaptation_cls)
+        self.sources = be.noise_sources(noise_ss, chains)
+        self.state = be.init(self.prepared, start, params, None,
+                             be.noise_sources(init_noise_ss, chains))  # fmt: skip
+        _check_initial_state(self.state, chains)
 
-        adapting = warmup > 0 and step_adaptation is not None
-        step_size = np.full(chains, float(kernel.step_size))
-        ad_state = step_adaptation.initial_state(step_size) if step_adaptation else None
-        ad_params = step_adaptation.params() if step_adaptation else None
-        boundaries = sorted({b for c in warmup_components for b in c.boundaries})
-        chunk = be.first_chunk(chains, dim, kernel)
+        self.adapting = settings.warmup > 0 and self.step_adaptation is not None
+        self.step_size = np.full(chains, float(kernel.step_size))
+        sa = self.step_adaptation
+        self.ad_state = sa.initial_state(self.step_size) if sa else None
+        self.ad_params = sa.params() if sa else None
+        self.boundaries = sorted({b for c in self.components for b in c.boundaries})
+        self.chunk = be.first_chunk(chains, dim, kernel)
 
-        total = warmup + draws * thin
-        position_out = np.full((chains, draws, dim), np.nan, dtype=dtype)
-        stats_out: dict[str, np.ndarray] = {}
-        warm_stats: dict[str, np.ndarray] = {}
-        diverged: dict[int, int] = {}
-        failures: dict[int, health.ChainFailure] = {}
-        best_lp = np.full(chains, -np.inf)  # each chain's highest log-density so far
-        alive = np.ones(chains, dtype=bool)
-        interrupted = False
-        done = 0
-        kept = 0
+        self.out_dtype = np.dtype(settings.store_dtype or dtype)
+        self.keep = None if settings.keep is None else np.asarray(settings.keep)
+        k = dim if self.keep is None else len(self.keep)
+        self.draw_store = None
+        if settings.store is not None:
+            self.draw_store = DrawStore(settings.store, (chains, settings.draws, k),
+                                        self.out_dtype, create=not reopen_store)  # fmt: skip
+            self.position_out = None
+        else:
+            self.position_out = np.full((chains, settings.draws, k), np.nan, self.out_dtype)
+        self.stats_out: dict[str, np.ndarray] = {}
+        self.warm_stats: dict[str, np.ndarray] = {}
+        self.diverged: dict[int, int] = {}
+        self.failures: dict[int, ChainFailure] = {}
+        self.best_lp = np.full(chains, -np.inf)  # each chain's highest log-density so far
+        self.alive = np.ones(chains, dtype=bool)
+        self.movement = health.MovementMonitor(chains, dim)
+        self.interrupted = False
+        self.done = 0
+        self.kept = 0
+        self.elapsed = 0.0
 
+    def extend(self, draws: int) -> None:
+        """Room for ``draws`` kept draws per chain (a resumed run asking for more)."""
+        old = self.settings.draws
+        if draws == old:
+            return
+        if draws < self.kept:
+            raise ValueError(f"draws={draws} is fewer than the {self.kept} draws per chain the "
+                             "checkpoint already holds")  # fmt: skip
+        self.settings = dataclasses.replace(self.settings, draws=draws)
+        if self.draw_store is not None:
+            self.draw_store = self.draw_store.grow(draws)
+        else:
+            grown = np.full((*self.position_out.shape[:1], draws, self.position_out.shape[2]),
+                            np.nan, self.out_dtype)  # fmt: skip
+            n = min(old, draws)
+            grown[:, :n] = self.position_out[:, :n]
+            self.position_out = grown
+        for k, v in self.stats_out.items():
+            grown = np.zeros((v.shape[0], draws), v.dtype)
+            grown[:, : min(old, draws)] = v[:, : min(old, draws)]
+            self.stats_out[k] = grown
+
+    def drive(self, interrupts, progress: bool, checkpoint: str | None,
+              checkpoint_every: int | None) -> None:  # fmt: skip
+        """Run the remaining steps chunk by chunk (interrupts, checkpoints, progress)."""
+        s, be, kernel = self.settings, self.backend, self.kernel
+        chains, warmup, total = s.chains, s.warmup, s.total
+        if checkpoint is not None and checkpoint_every is None:
+            checkpoint_every = max(1, total // 10)
+        last_checkpoint = self.done
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, desc=f"{kernel.name} warm-up" if warmup else kernel.name,
-                       unit="step", leave=True, dynamic_ncols=True)  # fmt: skip
+            bar = tqdm(
+                total=total,
+                initial=self.done,
+                unit="step",
+                leave=True,
+                dynamic_ncols=True,
+                desc=f"{kernel.name} warm-up" if self.done < warmup else kernel.name,
+            )
         t_start = time.perf_counter()
         try:
-            while done < total:
+            while self.done < total:
+                done = self.done
                 in_warmup = done < warmup
-                n = min(chunk, (warmup - done) if in_warmup else (total - done))
+                n = min(self.chunk, (warmup - done) if in_warmup else (total - done))
                 # Chunks end where a warm-up component needs them to (a chunk is in one stage).
-                n = min([n, *(b - done for b in boundaries if b > done)])
-                result = be.run(prepared, state, n, step_size, adapt=in_warmup and adapting,
-                                adaptation=ad_state, adaptation_params=ad_params, active=alive,
-                                params=params, rngs=sources, start=done)  # fmt: skip
+                n = min([n, *(b - done for b in self.boundaries if b > done)])
+                if be.aligned_chunks:  # one noise block per chunk
+                    n = min(n, self.chunk - done % self.chunk)
+                if checkpoint is not None:  # and at checkpoints (no step depends on where)
+                    n = min(n, last_checkpoint + checkpoint_every - done)
+                result = be.run(self.prepared, self.state, n, self.step_size,
+                                adapt=in_warmup and self.adapting, adaptation=self.ad_state,
+                                adaptation_params=self.ad_params, active=self.alive,
+                                params=self.params, rngs=self.sources, start=done)  # fmt: skip
                 # sized by the engine's own running time: a first chunk that compiled is not slow
-                chunk = be.next_chunk(chains, dim, kernel, result.seconds / n)
-                state, ad_state = result.state, result.adaptation
-                if not kernel.logdensity_is_estimate:
-                    health.flag_collapses(result, best_lp, health.COLLAPSE_THRESHOLD + dim, alive)
-                health.record_divergences(result, done, alive, diverged)
-                health.record_failures(result, state, done, alive, failures)
-                stats = {"lp": result.logdensity, **result.info}
-                if in_warmup:
-                    for k, v in stats.items():
-                        warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
-                            :, done : done + n
-                        ] = v
-                    for component in warmup_components:
-                        component.observe(done, result.position)
-                    done += n
-                    for component in warmup_components:
-                        params, log_factor = component.update(done, params)
-                        if log_factor is not None and adapting:
-                            ad_state = step_adaptation.rescale(ad_state, log_factor, warmup - done)
-                    if done == warmup and adapting:
-                        step_size = step_adaptation.final_step_size(ad_state)
-                        if bar is not None:
-                            bar.set_description(kernel.name)
-                else:
-                    offset = done - warmup
-                    # the kept steps are those with (offset + t + 1) % thin == 0
-                    first = (thin - 1 - offset) % thin
-                    sel = np.arange(first, n, thin)
-                    if sel.size:
-                        k0, k1 = kept, kept + sel.size
-                        position_out[:, k0:k1] = result.position[:, sel]
-                        for k, v in stats.items():
-                            out = stats_out.setdefault(k, np.zeros((chains, draws), v.dtype))
-                            out[:, k0:k1] = v[:, sel]
-                        kept = k1
-                    done += n
+                self.chunk = be.next_chunk(chains, self.dim, kernel, result.seconds / n)
+                self._record(result, n)
                 if bar is not None:
                     bar.update(n)
-                    if diverged:
-                        bar.set_postfix(diverged=len(diverged))
-                if not alive.any():
+                    if self.done == warmup:
+                        bar.set_description(kernel.name)
+                    if self.diverged:
+                        bar.set_postfix(diverged=len(self.diverged))
+                if not self.alive.any():
                     break
+                if checkpoint is not None and self.done - last_checkpoint >= checkpoint_every \
+                        and self.done < total:  # fmt: skip
+                    self.elapsed += time.perf_counter() - t_start
+                    t_start = time.perf_counter()
+                    write_checkpoint(checkpoint, self)
+                    last_checkpoint = self.done
                 interrupts.check()  # after this chunk's draws are stored
         except KeyboardInterrupt:
-            interrupted = True
+            self.interrupted = True
             warnings.warn(
-                f"sampling interrupted after {done} of {total} steps; returning the {kept} draws "
-                "per chain made so far",
+                f"sampling interrupted after {self.done} of {total} steps; returning the "
+                f"{self.kept} draws per chain made so far",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         finally:
             if bar is not None:
                 bar.close()
-    elapsed = time.perf_counter() - t_start
+        self.elapsed += time.perf_counter() - t_start
+        if checkpoint is not None:
+            write_checkpoint(checkpoint, self)
 
-    health.warn_stopped_chains(kernel, diverged)
-    stats_final = {k: v[:, :kept] for k, v in stats_out.items()}
-    stats_final["step_size"] = np.broadcast_to(step_size[:, None], (chains, kept)).copy()
-    health.warn_divergent_transitions(kernel, stats_final, diverged)
-    trace = Trace(
-        draws=position_out[:, :kept],
-        sample_stats=stats_final,
-        warmup_stats=warm_stats,
-        step_size=np.asarray(step_size, dtype=float),
-        names=target.names_or_default(),
-        kernel=kernel,
-        backend=backend,
-        seed=seed_value if seed is None else seed,
-        target_name=target.name,
-        diverged=diverged,
-        interrupted=interrupted,
-        elapsed=elapsed,
-        constrain=target.constrain,
-        failures=failures,
-        **{k: v for c in warmup_components for k, v in c.result().items()},
-    )
-    health.warn_stuck_chains(kernel, trace.draws, step_size, set(trace.stopped_chains), adapting)
-    health.raise_or_warn_failures(failures, chains, trace, checked)
-    return trace
+    def _record(self, result, n: int) -> None:
+        """Take in one chunk's result: health checks, statistics, adaptation, kept draws."""
+        s, done = self.settings, self.done
+        chains, warmup, thin = s.chains, s.warmup, s.thin
+        self.state, self.ad_state = result.state, result.adaptation
+        if not self.kernel.logdensity_is_estimate:
+            health.flag_collapses(result, self.best_lp, health.COLLAPSE_THRESHOLD + self.dim,
+                                  self.alive)  # fmt: skip
+        health.record_divergences(result, done, self.alive, self.diverged)
+        health.record_failures(result, self.state, done, self.alive, self.failures)
+        stats = {"lp": result.logdensity, **result.info}
+        if done < warmup:
+            for k, v in stats.items():
+                self.warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
+                    :, done : done + n
+                ] = v
+            for component in self.components:
+                component.observe(done, result.position)
+            self.done = done = done + n
+            for component in self.components:
+                self.params, log_factor = component.update(done, self.params)
+                if log_factor is not None and self.adapting:
+                    self.ad_state = self.step_adaptation.rescale(self.ad_state, log_factor,
+                                                                 warmup - done)  # fmt: skip
+            if done == warmup and self.adapting:
+                self.step_size = self.step_adaptation.final_step_size(self.ad_state)
+            return
+        offset = done - warmup
+        # the kept steps are those with (offset + t + 1) % thin == 0
+        first = (thin - 1 - offset) % thin
+        sel = np.arange(first, n, thin)
+        if sel.size:
+            k0, k1 = self.kept, self.kept + sel.size
+            rows = result.position[:, sel]
+            self.movement.observe(rows)
+            if self.keep is not None:
+                rows = rows[:, :, self.keep]
+            if self.draw_store is not None:
+                self.draw_store.write(k0, rows)
+            else:
+                self.position_out[:, k0:k1] = rows
+            for k, v in stats.items():
+                out = self.stats_out.setdefault(k, np.zeros((chains, s.draws), v.dtype))
+                out[:, k0:k1] = v[:, sel]
+            self.kept = k1
+        self.done = done + n
+
+    def generator_states(self) -> list | None:
+        """Each chain's generator state (Numba), None where the noise is keyed (JAX)."""
+        if not all(isinstance(g, np.random.Generator) for g in self.sources):
+            return None
+        return [g.bit_generator.state for g in self.sources]
+
+    def draws_so_far(self) -> np.ndarray:
+        if self.draw_store is not None:
+            return self.draw_store.read(self.kept)
+        return self.position_out[:, : self.kept]
+
+    def finish(self) -> Trace:
+        """The trace, after the end-of-run reports."""
+        s, kernel, kept = self.settings, self.kernel, self.kept
+        health.warn_stopped_chains(kernel, self.diverged)
+        stats_final = {k: v[:, :kept] for k, v in self.stats_out.items()}
+        stats_final["step_size"] = np.broadcast_to(self.step_size[:, None], (s.chains, kept)).copy()
+        health.warn_divergent_transitions(kernel, stats_final, self.diverged)
+        target = self.target
+        trace = Trace(
+            draws=self.draws_so_far(),
+            sample_stats=stats_final,
+            warmup_stats=self.warm_stats,
+            step_size=np.asarray(self.step_size, dtype=float),
+            names=kept_names(target.names_or_default(), s.keep),
+            kernel=kernel,
+            backend=s.backend,
+            seed=s.seed,
+            target_name=target.name,
+            diverged=self.diverged,
+            interrupted=self.interrupted,
+            elapsed=self.elapsed,
+            constrain=target.constrain if s.keep is None else None,
+            failures=self.failures,
+            generator_states=self.generator_states(),
+            **{k: v for c in self.components for k, v in c.result().items()},
+        )
+        if self.draw_store is not None:
+            from langevin.io import save
+
+            save(trace, os.path.join(s.store, TRACE_FILE), draws_file=DRAWS_FILE)
+        stopped = set(self.diverged) | set(self.failures)
+        health.warn_stuck_chains(kernel, self.movement, self.step_size, stopped, self.adapting)
+        health.raise_or_warn_failures(self.failures, s.chains, trace, s.checked)
+        return trace
+
+
+def execute(
+    target: Target,
+    kernel: Kernel,
+    settings: RunSettings,
+    start: np.ndarray,
+    *,
+    progress: bool,
+    checkpoint: str | None,
+    checkpoint_every: int | None,
+    restore=None,
+    draws: int | None = None,
+    reopen_store: bool = False,
+) -> Trace:
+    """Compile, initialise (or restore from a checkpoint), run and report."""
+    with deferred_interrupts() as interrupts:
+        run = Run(target, kernel, settings, start, reopen_store)
+        if restore is not None:
+            restore(run)
+        if draws is not None:
+            run.extend(draws)
+        interrupts.check()  # Ctrl-C while compiling: nothing was drawn yet
+        run.drive(interrupts, progress, checkpoint, checkpoint_every)
+    return run.finish()
 
 
 def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup: int,

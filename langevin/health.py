@@ -22,6 +22,7 @@ from langevin.trace import Trace
 __all__ = [
     "COLLAPSE_THRESHOLD",
     "ChainFailure",
+    "MovementMonitor",
     "DivergenceWarning",
     "DivergentTransitionWarning",
     "SamplingError",
@@ -243,45 +244,78 @@ STUCK_REACH = 0.1
 STEP_COLLAPSE_RATIO = 20.0
 
 
-def _jumps_and_scale(draws: np.ndarray, chains: list[int], block: int = 4096):
-    """Each chain's mean largest-coordinate step ``|x_{t+1} − x_t|_∞`` and the largest
-    per-coordinate standard deviation of all these chains' draws pooled, in blocks of draws
-    (no copy of the whole trace: a 4 × 10⁵ × 1000 trace is 3.2 GB)."""
-    n, dim = draws.shape[1], draws.shape[2]
-    mean_jump = {}
-    total = np.zeros(dim)
-    total_sq = np.zeros(dim)
-    ref = np.asarray(draws[chains[0], 0], dtype=np.float64)  # a shift: no cancellation
-    for c in chains:
-        jump_sum = 0.0
-        for a in range(0, n, block):
-            seg = np.asarray(draws[c, a : min(a + block + 1, n)], dtype=np.float64)
-            if seg.shape[0] > 1:
-                jump_sum += float(np.abs(np.diff(seg, axis=0)).max(axis=1).sum())
-            body = seg[: min(block, seg.shape[0])] - ref
-            total += body.sum(axis=0)
-            total_sq += (body * body).sum(axis=0)
-        mean_jump[c] = jump_sum / max(n - 1, 1)
-    count = n * len(chains)
-    variance = np.maximum(total_sq / count - (total / count) ** 2, 0.0)
-    return mean_jump, float(np.sqrt(variance).max())
+class MovementMonitor:
+    """How far each chain moved, accumulated chunk by chunk as the draws are kept (the
+    stuck-chain check never re-reads the trace, which may be gigabytes or on disk).
+
+    Per chain: the sum of the largest-coordinate steps ``|x_{t+1} − x_t|_∞`` between kept
+    draws, and the sum and sum of squares of the draws shifted by the chain's first draw (no
+    cancellation), from which the pooled per-coordinate spread of the running chains follows.
+    ``state_dict``/``load_state_dict``: a checkpoint carries it.
+    """
+
+    _FIELDS = ("count", "jump_sum", "last", "ref", "total", "total_sq")
+
+    def __init__(self, chains: int, dim: int) -> None:
+        self.count = np.zeros((), np.int64)  # kept draws so far (the same for every chain)
+        self.jump_sum = np.zeros(chains)
+        self.last = np.zeros((chains, dim))
+        self.ref = np.zeros((chains, dim))
+        self.total = np.zeros((chains, dim))
+        self.total_sq = np.zeros((chains, dim))
+
+    def observe(self, kept: np.ndarray) -> None:
+        """Kept draws ``(chains, m, dim)`` in order."""
+        if kept.shape[1] == 0:
+            return
+        kept = np.asarray(kept, dtype=np.float64)
+        if self.count == 0:
+            self.ref = kept[:, 0].copy()
+            self.last = kept[:, 0].copy()
+        rows = np.concatenate([self.last[:, None], kept], axis=1)
+        self.jump_sum += np.abs(np.diff(rows, axis=1)).max(axis=2).sum(axis=1)
+        body = kept - self.ref[:, None]
+        self.total += body.sum(axis=1)
+        self.total_sq += (body * body).sum(axis=1)
+        self.last = kept[:, -1].copy()
+        self.count = self.count + kept.shape[1]
+
+    def mean_jumps_and_scale(self, chains: list[int]) -> tuple[dict[int, float], float]:
+        """Each chain's mean step, and the largest per-coordinate standard deviation of these
+        chains' draws pooled."""
+        n = int(self.count)
+        mean_jump = {c: float(self.jump_sum[c]) / max(n - 1, 1) for c in chains}
+        means = self.ref[chains] + self.total[chains] / n
+        # each chain's centred sum of squares, then pooled about the grand mean
+        m2 = self.total_sq[chains] - self.total[chains] ** 2 / n
+        grand = means.mean(axis=0)
+        pooled = (m2.sum(axis=0) + n * ((means - grand) ** 2).sum(axis=0)) / (n * len(chains))
+        return mean_jump, float(np.sqrt(np.maximum(pooled, 0.0)).max())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {f: np.asarray(getattr(self, f)) for f in self._FIELDS}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for f in self._FIELDS:
+            setattr(self, f, np.array(state[f]))
 
 
-def warn_stuck_chains(kernel: Kernel, draws: np.ndarray, step_size: np.ndarray,
-                       stopped: set, adapted: bool) -> None:  # fmt: skip
+def warn_stuck_chains(kernel: Kernel, movement: MovementMonitor, step_size: np.ndarray,
+                      stopped: set, adapted: bool) -> None:  # fmt: skip
     """Warn about chains that never moved, barely moved, or whose adapted step size
     collapsed: each makes every estimate from the run wrong (R-hat in the millions, an ESS of
     a few) without any state becoming non-finite."""
-    running = [c for c in range(draws.shape[0]) if c not in stopped]
-    if not running or draws.shape[1] < STUCK_MIN_DRAWS:
+    n_draws = int(movement.count)
+    running = [c for c in range(movement.jump_sum.shape[0]) if c not in stopped]
+    if not running or n_draws < STUCK_MIN_DRAWS:
         return  # a short run says too little (a good MALA chain can reject 5 in a row)
-    mean_jump, scale = _jumps_and_scale(draws, running)
-    n_jumps = draws.shape[1] - 1
+    mean_jump, scale = movement.mean_jumps_and_scale(running)
+    n_jumps = n_draws - 1
     problems = []
     never = [c for c in running if mean_jump[c] == 0.0]
     if never:
         problems.append(
-            f"chain(s) {never} never moved in {draws.shape[1]} draws (every proposal rejected "
+            f"chain(s) {never} never moved in {n_draws} draws (every proposal rejected "
             "or a zero step)"
         )
     if scale > 0:

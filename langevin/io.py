@@ -5,9 +5,9 @@ xarray: the draws as ``draws(chain, draw, coordinate)``, every sample statistic 
 ``sample_stats__<name>(chain, draw)``, every warm-up statistic as
 ``warmup_stats__<name>(chain, warmup_draw)``, the adapted ``step_size(chain)`` and
 ``inverse_mass(chain, coordinate)``, and, as attributes (JSON text where they are
-structured), the kernel (class and parameters), backend, seed, target name, parameter
-names and shapes, stopped chains and why, whether the run was interrupted, and the time
-spent. ``langevin.load(path)`` gives the :class:`~langevin.Trace` back, equal array for
+structured), the kernel (class and parameters), backend, seed, the generators' states at the
+end (Numba), target name, parameter names and shapes, stopped chains and why, whether the run
+was interrupted, and the time spent. ``langevin.load(path)`` gives the :class:`~langevin.Trace` back, equal array for
 array; the kernel is rebuilt from its parameters when its class is one of
 :mod:`langevin.kernels`.
 
@@ -64,7 +64,7 @@ def _rebuild_kernel(record: dict) -> Any:
         return record["repr"]
 
 
-def save(trace, path: str | os.PathLike) -> None:
+def save(trace, path: str | os.PathLike, *, draws_file: str | None = None) -> None:
     """Write ``trace`` to ``path`` (netCDF-4; see the module docstring for the layout).
 
     Example:
@@ -79,7 +79,9 @@ def save(trace, path: str | os.PathLike) -> None:
     """
     import xarray as xr
 
-    data: dict[str, Any] = {"draws": (("chain", "draw", "coordinate"), trace.draws)}
+    data: dict[str, Any] = {}
+    if draws_file is None:
+        data["draws"] = (("chain", "draw", "coordinate"), trace.draws)
     for k, v in trace.sample_stats.items():
         data[f"sample_stats__{k}"] = (("chain", "draw"), np.asarray(v))
     for k, v in trace.warmup_stats.items():
@@ -111,19 +113,35 @@ def save(trace, path: str | os.PathLike) -> None:
             }
         ),
         "interrupted": int(bool(trace.interrupted)),
+        "n_chains": int(trace.draws.shape[0]),
+        "n_draws": int(trace.draws.shape[1]),
         "elapsed": float(trace.elapsed),
     }
+    if getattr(trace, "generator_states", None) is not None:
+        attrs["generator_states"] = json.dumps(trace.generator_states)
+    if draws_file is not None:  # the draws are in a .npy file beside (a streamed run)
+        attrs["draws_file"] = draws_file
     ds = xr.Dataset(data, attrs=attrs)
     ds.to_netcdf(os.fspath(path), engine="h5netcdf")
 
 
 def load(path: str | os.PathLike):
-    """Read a trace written by :func:`save`."""
+    """Read a trace written by :func:`save`, or the directory of a run that streamed its
+    draws (``sample(..., store=directory)``: its ``draws`` are memory-mapped again)."""
     import xarray as xr
 
     from langevin.health import ChainFailure
+    from langevin.store import TRACE_FILE
     from langevin.trace import Trace
 
+    directory = None
+    if os.path.isdir(path):
+        directory = os.fspath(path)
+        path = os.path.join(directory, TRACE_FILE)
+        if not os.path.exists(path):
+            raise ValueError(f"{directory}: no {TRACE_FILE} (the run that streamed its draws "
+                             "here did not finish; langevin.resume continues it from its "
+                             "checkpoint)")  # fmt: skip
     with xr.open_dataset(os.fspath(path), engine="h5netcdf") as ds:
         ds = ds.load()
     version = int(ds.attrs.get("langevin_format", -1))
@@ -147,8 +165,13 @@ def load(path: str | os.PathLike):
         )
         for c, f in json.loads(ds.attrs.get("failures", "{}")).items()
     }
+    if "draws_file" in ds.attrs:
+        draws_path = os.path.join(os.path.dirname(os.path.abspath(path)), ds.attrs["draws_file"])
+        draws = np.load(draws_path, mmap_mode="r")[:, : int(ds.attrs["n_draws"])]
+    else:
+        draws = ds["draws"].values
     trace = Trace(
-        draws=ds["draws"].values,
+        draws=draws,
         sample_stats=stats("sample_stats__"),
         warmup_stats=stats("warmup_stats__"),
         step_size=ds["step_size"].values,
@@ -162,5 +185,8 @@ def load(path: str | os.PathLike):
         elapsed=float(ds.attrs["elapsed"]),
         inverse_mass=ds["inverse_mass"].values if "inverse_mass" in ds else None,
         failures=failures,
+        generator_states=json.loads(ds.attrs["generator_states"])
+        if "generator_states" in ds.attrs
+        else None,
     )
     return trace

@@ -109,14 +109,18 @@ def Array(*shape: int | str) -> FieldKind:
 
 def field_kinds(cls: type) -> tuple[FieldKind, ...]:
     """The :class:`FieldKind` annotation of each field of the NamedTuple class ``cls``."""
-    module = vars(sys.modules[cls.__module__])
+    # Postponed (string) annotations are resolved in the class's module and, failing that,
+    # here, where the field kinds live: a NamedTuple made by exec() or in a notebook may sit
+    # in a namespace its __module__ does not name.
+    owner = sys.modules.get(cls.__module__)
+    module = {**globals(), **(vars(owner) if owner is not None else {})}
     kinds = []
     for field in cls._fields:
         kind = cls.__annotations__.get(field)
         name = getattr(kind, "__forward_arg__", kind)  # postponed annotations are strings
         if isinstance(name, str):
             try:
-                kind = eval(name, dict(module), {})
+                kind = eval(name, module, {})
             except Exception:
                 kind = None
         if not isinstance(kind, FieldKind):

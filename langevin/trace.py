@@ -51,6 +51,9 @@ class Trace:
         inverse_mass: ``(chains, dim)`` diagonal inverse mass matrix each chain sampled with
             (adapted during warm-up, or the kernel's), for kernels with a mass matrix (HMC);
             None otherwise. ``langevin.HMC(h, inverse_mass=trace.inverse_mass[c])`` reuses it.
+        generator_states: Numba: each chain's generator state at the end of the run
+            (``numpy.random.Generator.bit_generator.state``; a generator set to it draws what
+            the run would have drawn next). JAX: None (its keys follow from the seed).
     """
 
     draws: np.ndarray
@@ -68,6 +71,7 @@ class Trace:
     constrain: Any = None
     inverse_mass: np.ndarray | None = None
     failures: dict[int, Any] = field(default_factory=dict)
+    generator_states: list | None = None
 
     def __post_init__(self) -> None:
         # A stopped chain made no steps after it stopped: its statistics there are missing

@@ -238,3 +238,23 @@ def test_user_code_from_stdin():
     whose compiled code is keyed by fingerprints; JAX runs them in the two tests above)."""
     backends = ("numba",)
     _check(_run([sys.executable, "-"], stdin="\n".join(_cells(backends))), backends)
+
+
+def test_postponed_annotations_in_exec_resolve():
+    """A kernel's NamedTuples written with ``from __future__ import annotations`` inside
+    ``exec`` (whose namespace is no module in ``sys.modules``) still give their field kinds
+    (they used to raise: the string annotations were looked up only in ``__module__``)."""
+    from langevin.spec import Scalar, Vector
+
+    src = (
+        "from __future__ import annotations\n"
+        "from typing import NamedTuple\n"
+        "from langevin.spec import Vector, Scalar, field_kinds\n"
+        "class State(NamedTuple):\n"
+        "    position: Vector\n"
+        "    logdensity: Scalar\n"
+        "kinds = field_kinds(State)\n"
+    )
+    namespace = {"__name__": "a_cell_namespace"}
+    exec(compile(src, "<cell>", "exec", dont_inherit=True), namespace)
+    assert namespace["kinds"] == (Vector, Scalar)

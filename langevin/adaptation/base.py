@@ -86,3 +86,16 @@ class WarmupComponent(abc.ABC):
     def result(self) -> dict[str, Any]:
         """What the trace keeps of this adaptation (e.g. ``{"inverse_mass": ...}``)."""
         return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything the component has learnt so far, as named arrays (a checkpoint stores
+        them; :meth:`load_state_dict` puts them back in a fresh component of the same run)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be checkpointed: it defines no state_dict()"
+        )
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be checkpointed: it defines no load_state_dict()"
+        )

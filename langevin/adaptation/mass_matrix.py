@@ -142,15 +142,16 @@ def regularized_variance(variance: np.ndarray, n: int) -> np.ndarray:
 
 
 class WelfordVariance:
-    """Running mean and variance per chain and coordinate, fed blocks of draws.
+    """Running mean and variance per chain and coordinate (Welford 1962), fed blocks of draws.
 
-    ``update(block)`` with ``block`` shaped ``(chains, n, dim)`` merges the block's own mean
-    and centred sum of squares into the running ones (Chan, Golub & LeVeque 1979):
+    ``update(block)`` with ``block`` shaped ``(chains, n, dim)`` adds its draws one at a time,
 
-        δ = m_B − m_A,   m = m_A + δ n_B / n,   S = S_A + S_B + δ² n_A n_B / n,
+        n ← n + 1,   δ = x − m,   m ← m + δ / n,   S ← S + δ (x − m),
 
-    with ``n = n_A + n_B``; ``variance()`` is ``S / (n − 1)``. One draw at a time this is
-    Welford's update; by blocks it is as accurate and vectorised.
+    and ``variance()`` is ``S / (n − 1)``. One draw at a time (not by merging block
+    statistics) so the result does not depend on how the draws were split into blocks: the
+    driver's chunks follow the machine's speed, and a run resumed from a checkpoint must
+    adapt exactly as the uninterrupted one did.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -179,17 +180,12 @@ class WelfordVariance:
             raise ValueError(
                 f"block must have shape ({self.chains}, n, {self.dim}); got {block.shape}"
             )
-        n_b = block.shape[1]
-        if n_b == 0:
-            return
-        mean_b = block.mean(axis=1)
-        m2_b = ((block - mean_b[:, None, :]) ** 2).sum(axis=1)
-        n_a = self.count
-        n = n_a + n_b
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * (n_b / n)
-        self.m2 = self.m2 + m2_b + delta**2 * (n_a * n_b / n)
-        self.count = n
+        for t in range(block.shape[1]):
+            x = block[:, t]
+            self.count += 1
+            delta = x - self.mean
+            self.mean = self.mean + delta / self.count
+            self.m2 = self.m2 + delta * (x - self.mean)
 
     def variance(self) -> np.ndarray:
         """``(chains, dim)`` unbiased sample variances (NaN with fewer than two draws)."""
@@ -254,3 +250,17 @@ class DiagonalMassMatrix(WarmupComponent):
 
     def result(self) -> dict:
         return {"inverse_mass": self.inverse_mass}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "inverse_mass": self.inverse_mass,
+            "count": np.asarray(self.welford.count),
+            "mean": self.welford.mean,
+            "m2": self.welford.m2,
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.inverse_mass = np.ascontiguousarray(state["inverse_mass"], dtype=np.float64)
+        self.welford.count = int(state["count"])
+        self.welford.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.welford.m2 = np.asarray(state["m2"], dtype=np.float64)

@@ -6,8 +6,10 @@ of a chunk, ``jit``. One engine for ``sample()`` (members are chains) and SMC (p
   (pytrees), the target's data (tempering's exponent included), the number of steps and
   the noise are runtime arguments: another value compiles nothing. Chunks have a fixed
   length; a shorter one runs through a dynamic trip count, not a new shape.
-* Noise is drawn one chunk at a time, one block per member from ``fold_in(key_m, start)``
-  (one large draw instead of small ones every step), each noise kind drawing itself
+* Noise is drawn in blocks of the chunk length, one block per member from
+  ``fold_in(key_m, b)`` for the block ``b`` of absolute steps (one large draw instead of
+  small ones every step; a step's noise does not depend on where chunks start), each noise
+  kind drawing itself
   (:mod:`langevin.spec`). Explicit noise arrays can be passed instead (agreement tests,
   common random numbers, SMC's host noise).
 * No per-step bookkeeping for divergence: a member whose state turns non-finite stays so
@@ -35,7 +37,7 @@ from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
     "broadcast_params", "noise_sources", "default_float", "canonical_float", "first_chunk",
-    "next_chunk", "map_members",
+    "aligned_chunks", "next_chunk", "map_members",
 ]  # fmt: skip
 
 name = "jax"
@@ -159,10 +161,30 @@ def _build_runner(kernel_cls, adaptation_cls, build_target, spec):
         if explicit:
             noise = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), noise_or_keys)
         else:
-            # The whole chunk's noise in one draw per member (one large threefry call instead
-            # of a fold_in, a split and small draws per member per step), time-major.
-            keys = jax.vmap(lambda k: jax.random.fold_in(k, start))(noise_or_keys)
-            noise = jax.vmap(lambda k: _draw(spec, k, dtype, length), out_axes=1)(keys)
+            # Noise in blocks of `length` steps, one draw per member and block (one large
+            # threefry call instead of a fold_in, a split and small draws per member per
+            # step), time-major. Block b covers steps [b·length, (b+1)·length) and is drawn
+            # from fold_in(key, b): the noise of a step does not depend on where chunks
+            # start (checkpoints, warm-up windows, a resumed run), so one seed gives one chain.
+            def block(b):
+                keys = jax.vmap(lambda k: jax.random.fold_in(k, b))(noise_or_keys)
+                return jax.vmap(lambda k: _draw(spec, k, dtype, length), out_axes=1)(keys)
+
+            first_block = start // length
+            offset = start - first_block * length
+            first = block(first_block)
+
+            def within():  # the chunk lies in one block (the driver aligns chunks so)
+                return jax.tree_util.tree_map(lambda a: jnp.roll(a, -offset, axis=0), first)
+
+            def spanning():
+                both = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), first,
+                                              block(first_block + 1))  # fmt: skip
+                return jax.tree_util.tree_map(
+                    lambda a: jax.lax.dynamic_slice_in_dim(a, offset, length, axis=0), both
+                )
+
+            noise = jax.lax.cond(offset + n_steps <= length, within, spanning)
         info_shape = jax.eval_shape(
             lambda: batched_step(state, jax.tree_util.tree_map(lambda a: a[0], noise),
                                  step_size, params, adapt, ad, ad_params, target)[2]
@@ -309,6 +331,10 @@ def canonical_float(dtype):
     return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
+#: The driver ends chunks at multiples of the chunk length, so each chunk's noise is one block.
+aligned_chunks = True
+
+
 def first_chunk(members: int, dim: int, kernel) -> int:
     return chunk_length(members, dim, kernel)
 
@@ -338,8 +364,9 @@ def run(
 
     Args:
         noise: the kernel's ``Noise`` of arrays shaped ``(members, n_steps, ...)``; drawn from
-            ``keys`` (alias ``rngs``) when None (one per member; a chunk starting at step
-            ``start`` draws its noise in one block from ``fold_in(key, start)``).
+            ``keys`` (alias ``rngs``) when None (one per member; step ``s`` takes row
+            ``s % L`` of the block drawn from ``fold_in(key, s // L)``, ``L`` the chunk
+            length, wherever the chunk starts).
         active: ``(members,)`` mask; inactive members (stopped after a divergence) do not
             move and their outputs are NaN.
         params: batched params (leading member axis); default the kernel's for every member.

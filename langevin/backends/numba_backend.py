@@ -57,7 +57,7 @@ from langevin.targets.capabilities import (
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "draw_noise", "broadcast_params",
     "noise_sources", "default_float", "canonical_float", "first_chunk", "next_chunk",
-    "map_members",
+    "aligned_chunks", "map_members",
 ]  # fmt: skip
 
 name = "numba"
@@ -601,6 +601,10 @@ def default_float():
 def canonical_float(dtype):
     """The dtype the draws are returned in (the engine computes in float64 regardless)."""
     return np.dtype(dtype)
+
+
+#: Chunks may end anywhere: each chain's generator draws the same numbers however they split.
+aligned_chunks = False
 
 
 def first_chunk(members: int, dim: int, kernel) -> int:
