@@ -7,7 +7,8 @@ Quick start::
     print(trace.summary())
 """
 
-from langevin import diagnostics, kernels, proximal, smc, targets
+from langevin import convergence, diagnostics, kernels, proximal, smc, targets
+from langevin.checkpoint import resume
 from langevin.driver import (
     DivergenceWarning,
     DivergentTransitionWarning,
@@ -16,7 +17,6 @@ from langevin.driver import (
     TargetCodeWarning,
     sample,
 )
-from langevin.checkpoint import resume
 from langevin.io import load, save
 from langevin.kernels import *  # noqa: F403 - every exported kernel, without listing it again
 from langevin.targets.base import Reference, Target
@@ -34,6 +34,7 @@ __all__ = [
     "Target",
     "TargetCodeWarning",
     "Trace",
+    "convergence",
     "diagnostics",
     "kernels",
     "load",

@@ -65,3 +65,22 @@ def test_ess_table_tiny(tmp_path):
         assert float(r["ess_bulk_min"]) > 0 and float(r["grads_sampling"]) > 0
         assert float(r["seconds_sampling"]) > 0
     assert md.count("| earnings |") == 2 * len(rows)  # the table and the costs
+
+
+def test_convergence_script_is_a_thin_wrapper_of_the_installed_suite(tmp_path):
+    """``python -m benchmarks.convergence --tiny --only ...`` runs the installed suite
+    (:mod:`langevin.convergence.suite`, exact experiments only here: seconds) and writes its
+    CSV and Markdown; the numbers are the suite's own (same rows as calling it directly)."""
+    from benchmarks.convergence.__main__ import main
+    from langevin.convergence.suite import TINY, run
+
+    main(["--tiny", "--only", "bias_gaussian", "path_gaussian", "--out", str(tmp_path / "a")])
+    rows = _rows(tmp_path / "a" / "convergence.csv")
+    assert {r["experiment"] for r in rows} == {"bias_gaussian", "path_gaussian"}
+    direct = run(TINY, tmp_path / "b", experiments=("bias_gaussian", "path_gaussian"),
+                 verbose=False)  # fmt: skip
+    assert [r["w2"] for r in rows] == [
+        "" if r["w2"] == "" else repr(float(r["w2"])) for r in direct["rows"]
+    ]
+    md = (tmp_path / "a" / "convergence.md").read_text()
+    assert "python -m benchmarks.convergence --tiny" in md

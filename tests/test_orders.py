@@ -1,10 +1,11 @@
 """Orders of the stationary bias, the affine maps read off the kernels, and the
-convergence benchmark end to end (``benchmarks/convergence``).
+convergence suite end to end, through the installed API (:mod:`langevin.convergence`).
 
 Every exact number here comes from the kernels' own ``step_math``, run by NumPy
-(:mod:`benchmarks.convergence.twin` reads the one-step affine map off it on a Gaussian
-target); nothing is Monte Carlo except the end-to-end smoke run, so the tolerances below
-are set by the finite-h curvature of exact curves and by rounding, not by sampling noise.
+(:func:`langevin.convergence.extract_affine` reads the one-step affine map off it on a
+Gaussian target); nothing is Monte Carlo except the end-to-end smoke run, so the tolerances
+below are set by the finite-h curvature of exact curves and by rounding, not by sampling
+noise.
 """
 
 from __future__ import annotations
@@ -15,23 +16,22 @@ import numpy as np
 import pytest
 
 import langevin
-from benchmarks.convergence import TINY, run
-from benchmarks.convergence.exact import (
-    block_operator,
-    full_chain,
-    grads_to_accuracy,
-    start_blocks,
-    steps_to_accuracy,
-)
-from benchmarks.convergence.montecarlo import w2_estimate
-from benchmarks.convergence.problems import GaussianProblem, QuarticProblem
-from benchmarks.convergence.report import fit_slope
-from benchmarks.convergence.twin import (
+from langevin.convergence import (
+    GaussianProblem,
     NotAffineError,
+    QuarticProblem,
+    block_operator,
+    classify,
     extract_affine,
     extract_blocks,
+    fit_slope,
+    full_chain,
     gradient_evaluations,
+    grads_to_accuracy,
+    w2_estimate,
 )
+from langevin.convergence.exact import start_blocks, steps_to_accuracy
+from langevin.convergence.suite import TINY, run
 
 GAMMA = 2.0
 
@@ -259,11 +259,20 @@ def test_randomized_midpoint_map_is_textbook(alpha):
     assert np.allclose(got.B[0] @ got.B[0].T, want_q, rtol=1e-10, atol=1e-15)
 
 
-def test_metropolis_kernels_are_refused():
+def test_metropolis_kernels_are_detected_as_not_affine():
+    """Nothing is declared: probing the step finds the accept/reject step piecewise (at a
+    uniform next to 1 only density-raising moves are accepted), so MALA and HMC get Monte
+    Carlo; the unadjusted kernels are affine, the randomized midpoint with a random
+    coefficient."""
     prob = GaussianProblem(2)
     for kernel in (langevin.MALA(0.1), langevin.HMC(0.1, n_leapfrog=3)):
-        with pytest.raises(NotAffineError, match="Metropolis"):
-            extract_affine(kernel, prob.numpy_value_and_grad(), 2, {"uniform": 0.5})
+        assert classify(kernel).kind == "nonlinear"
+        with pytest.raises(NotAffineError, match="not affine"):
+            extract_affine(kernel, prob.numpy_value_and_grad(), 2, {"uniform": 1.0 - 1e-6})
+    assert classify(langevin.ULA(0.1)).kind == "linear"
+    for disc in ("euler", "baoab", "obabo", "aboba"):
+        assert classify(kinetic(0.1, disc)).kind == "linear"
+    assert classify(kinetic(0.1, "randomized_midpoint")).kind == "random"
 
 
 def test_gradient_evaluations_counted_on_the_kernels():
@@ -337,9 +346,10 @@ def test_noise_floor_flags_indistinguishable_samples():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_benchmark_tiny_run_writes_outputs(tmp_path):
-    """``TINY`` runs every experiment (two small JAX Monte Carlo runs) and writes CSV, MD
-    and the three PNGs; the summary carries ULA's fitted orders."""
+def test_suite_tiny_run_writes_outputs(tmp_path):
+    """The installed suite's ``TINY`` runs every experiment (two small JAX Monte Carlo runs,
+    in JAX's precision) and writes CSV, MD and the three PNGs; the summary carries ULA's
+    fitted orders."""
     result = run(TINY, tmp_path, verbose=False)
     names = {p.name for p in result["files"]}
     assert {
@@ -372,17 +382,15 @@ def test_benchmark_tiny_run_writes_outputs(tmp_path):
 
 
 @pytest.mark.slow
-def test_monte_carlo_stationary_variance_matches_extracted_moments():
+def test_monte_carlo_stationary_variance_matches_extracted_moments(x64):
     """The JAX backend's chains agree with the moments read off the NumPy twins: stationary
     variance of the randomized midpoint (exact random-coefficient Lyapunov value) and of
     MALA (exactly 1) on N(m, 1), from per-chain time averages of 20 000 independent chains
     (independent chains: the MCSE is the spread of the per-chain averages over √n), z-tested
     at the suite's Bonferroni level."""
-    from benchmarks.convergence.montecarlo import run_chains
-    from benchmarks.convergence.runner import _enable_x64
+    from langevin.convergence import run_chains
     from tests.stats_helpers import Z_CRIT
 
-    _enable_x64()
     prob = GaussianProblem(1, 1.0, seed=0)
     rng = np.random.default_rng(5)
     n, steps = 20_000, 40

@@ -11,29 +11,27 @@
 # ---
 
 # %% [markdown]
-# # Convergence rates: how fast, and how biased, is each sampler?
+# # Convergence rates: how fast, and how biased, is each sampler — yours included?
 #
 # An *unadjusted* sampler (ULA, kinetic Langevin) does not sample π exactly: with step size
 # h its chain settles on a law π_h whose distance to π, the **stationary bias**, shrinks
 # like h^p. A Metropolis-corrected sampler (MALA, HMC) has no bias, and pays for it in
-# rejections. This notebook measures both sides in the Wasserstein-2 distance W2:
+# rejections. `langevin.convergence` measures both in the Wasserstein-2 distance W2, for
+# the built-in kernels and for a kernel you write yourself:
 #
-# 1. reads the one-step map of ULA off its own code and recovers the textbook bias law;
-# 2. runs the convergence benchmark (`python -m benchmarks.convergence --quick` does the
-#    same from a shell);
-# 3. shows its three plots and reads the fitted orders off next to what theory says.
+# 1. it *detects* whether a kernel's step is affine on a Gaussian target, by probing the
+#    kernel's own code, and then computes the laws exactly (no sampling noise);
+# 2. it runs many chains (JAX or Numba) where no exact law exists, and reports every W2
+#    next to its *noise floor*;
+# 3. it bounds W2 from above with a *synchronous coupling*: two chains on one noise stream;
+# 4. it puts the kernel's declared theory beside every fitted order, and warns when they
+#    disagree.
 #
-# Everything on a Gaussian target is *exact* (no sampling noise): on N(m, Σ) every
-# unadjusted kernel here is an affine map of its state and its Gaussian noise, so the law
-# after k steps is Gaussian with moments we can propagate, and W2 has a closed form.
-# Metropolis-corrected kernels and the non-Gaussian target need many chains; there the
-# benchmark reports each W2 next to its *noise floor*, the W2 two exact samples of π of the
-# same size already have.
+# This notebook studies ULA, the randomized-midpoint kinetic kernel and a kernel of our own
+# side by side.
 
 # %%
 import os
-import sys
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -42,149 +40,230 @@ if os.environ.get("MPLBACKEND") is None:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-try:  # the benchmark lives in the repository, next to tutorials/
-    ROOT = Path(__file__).resolve().parents[1]
-except NameError:  # in a notebook started from the repository or from tutorials/
-    ROOT = next(
-        p for p in (Path.cwd(), *Path.cwd().parents) if (p / "benchmarks" / "convergence").is_dir()
-    )
-sys.path.insert(0, str(ROOT))
-
 import langevin
-from benchmarks.convergence import QUICK, TINY, run
-from benchmarks.convergence.exact import block_operator
-from benchmarks.convergence.problems import GaussianProblem
-from benchmarks.convergence.report import fit_slope
-from benchmarks.convergence.twin import extract_affine
+import langevin.convergence as lc
 
-QUICK_TUTORIAL = os.environ.get("LANGEVIN_TUTORIAL_QUICK") == "1"  # the tests run it short
-CONFIG = TINY if QUICK_TUTORIAL else QUICK
+QUICK = os.environ.get("LANGEVIN_TUTORIAL_QUICK") == "1"  # the tests run it short
 
 # %% [markdown]
-# ## 1. ULA's one-step map, read off its code
+# ## 1. Your own kernel
 #
-# ULA's step is x' = x + h∇log π(x) + √(2h) ξ. On π = N(m, A⁻¹) the gradient is −A(x − m),
-# so the step is affine: x' = M x + c + B ξ. `extract_affine` runs ULA's own `step_math`
-# (in plain NumPy) at the origin, at each basis vector and with unit noise, and reads off
-# M, c and B — then checks the map at random points.
+# A kernel is a step function written once against the portable namespace `xp` (see
+# `langevin/kernels/base.py`). Here: ULA with *Heun's* predictor–corrector drift,
+#
+#   x' = x + (h/2) (∇log π(x) + ∇log π(x + h ∇log π(x))) + √(2h) ξ,
+#
+# two gradient evaluations per step. We declare what we believe about it (`bias_order`: the
+# W2 bias is O(h)); the study will check that.
 
 # %%
-problem = GaussianProblem(dim=3, kappa=10.0, seed=0)
-h = 0.1
-step = extract_affine(langevin.ULA(h), problem.numpy_value_and_grad(), problem.dim)
-print("M == I − hA:", np.allclose(step.M, np.eye(3) - h * problem.precision))
-print("B == √(2h) I:", np.allclose(step.B, np.sqrt(2 * h) * np.eye(3)))
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from langevin.backends.portable import portable
+from langevin.kernels.base import GradientState, Kernel, init_gradient_state
+from langevin.spec import Flag, Normal, Scalar, Vector
+
+
+class HeunNoise(NamedTuple):
+    normal: Vector
+
+
+class HeunInfo(NamedTuple):
+    acceptance_rate: Scalar
+    diverging: Flag
+
+
+@portable
+def heun_step(state, noise, step_size, params, target):
+    predictor = state.position + step_size * state.grad
+    _, g_pred = xp.value_and_grad(target, predictor)  # noqa: F821 - bound by the backend
+    y = (
+        state.position
+        + 0.5 * step_size * (state.grad + g_pred)
+        + xp.sqrt(2.0 * step_size) * noise.normal  # noqa: F821
+    )
+    lp, g = xp.value_and_grad(target, y)  # noqa: F821
+    return GradientState(y, lp, g), HeunInfo(1.0, False)
+
+
+@dataclass(frozen=True)
+class HeunULA(Kernel):
+    step_size: float
+    Noise = HeunNoise
+    Info = HeunInfo
+    State = GradientState
+    exact = False
+    bias_order = 1.0
+    init_math = staticmethod(init_gradient_state)
+    step_math = staticmethod(heun_step)
+
+    def noise(self, dim):
+        return HeunNoise(Normal((dim,)))
+
 
 # %% [markdown]
-# The stationary law then solves S = M S Mᵀ + B Bᵀ. On the 1-D N(0, 1) it is
-# N(0, 1/(1 − h/2)), so the stationary bias is W2 = 1/√(1 − h/2) − 1 ≈ h/4: order 1
-# (Durmus & Moulines 2019). The same computation from the extracted map:
+# ## 2. What is exact, and what needs Monte Carlo: detected, not declared
+#
+# `classify` runs a kernel's step in plain NumPy on a generic correlated Gaussian, reads
+# off the affine map z' = M z + c + B ξ at several values of each uniform draw (near 0 and
+# near 1 too) and checks it at random points. An accept/reject step fails the check; the
+# randomized midpoint passes with coefficients that depend on its uniform (exact moments,
+# and a W2 lower bound); our kernel passes.
 
 # %%
-hs = np.geomspace(0.01, 0.2, 6)
-w2 = np.array([block_operator(langevin.ULA(h), np.array([1.0])).stationary_w2() for h in hs])
-closed_form = 1 / np.sqrt(1 - hs / 2) - 1
-print("largest difference to the closed form:", np.max(np.abs(w2 - closed_form)))
-slope, se, _ = fit_slope(hs, w2)
-print(f"fitted bias order {slope:.3f} (theory: 1; the excess is the h² term of the curve)")
+kinetic_rm = langevin.KineticLangevin(0.1, friction=2.0, discretization="randomized_midpoint")
+for kernel in (langevin.ULA(0.1), langevin.MALA(0.1), kinetic_rm, HeunULA(0.1)):
+    print(f"{kernel.name:28s} {lc.classify(kernel).kind:10s} {lc.classify(kernel).reason}")
 
 # %% [markdown]
-# ## 2. The benchmark
-#
-# `run(config, folder)` runs six experiments (see `benchmarks/README.md`):
-#
-# * stationary W2 bias against h on a rotated Gaussian (d = 10, condition number κ = 10),
-#   exact;
-# * W2 against the number of steps from a point mass, exact;
-# * the fewest gradient evaluations to reach W2 ≤ ε as the dimension grows, exact;
-# * the same cost on a 1-D Gaussian, exact and by Monte Carlo (many chains on JAX);
-# * Monte Carlo W2 and stationary variance for the randomized midpoint and the
-#   Metropolis-corrected kernels (ULA rides along as a control with a known answer);
-# * stationary bias on the non-Gaussian quartic target U(x) = x²/2 + x⁴/4 (exact law by
-#   quadrature), by Monte Carlo.
-#
-# This notebook runs the `QUICK` configuration (a few minutes on two cores); the test suite
-# runs the `TINY` one (seconds), whose numbers are only a smoke test.
+# On N(m, A⁻¹), ULA's map read off its own code is the textbook one, M = I − hA and
+# B = √(2h) I:
 
 # %%
-out_dir = Path("convergence_results")
-result = run(CONFIG, out_dir, verbose=False)
+problem = lc.GaussianProblem(dim=3, kappa=10.0, seed=0)
+step = lc.extract_affine(langevin.ULA(0.1), problem.numpy_value_and_grad(), problem.dim)
+print("M == I − hA:", np.allclose(step.M, np.eye(3) - 0.1 * problem.precision))
+print("B == √(2h) I:", np.allclose(step.B, np.sqrt(0.2) * np.eye(3)))
+
+# %% [markdown]
+# ## 3. One study, three kernels
+#
+# `study` takes the kernels (built-in names, instances, classes or `h -> kernel`
+# callables), a problem (here a rotated Gaussian, d = 10, condition number κ = 10, started
+# 3 standard deviations away along every eigendirection), the step sizes, the horizon of
+# the W2-against-iterations curves, the dimensions of the cost curve, and whether to add
+# coupling bounds (Monte Carlo: left out of the short run the tests make, where compiling
+# the chains would dominate; section 5 computes one).
+
+# %%
+kernels = {"ULA": "ULA", "randomized midpoint": "kinetic_randomized_midpoint", "Heun": HeunULA}
+gaussian = lc.GaussianProblem(dim=10, kappa=10.0)
+result = lc.study(
+    kernels,
+    gaussian,
+    step_sizes=np.geomspace(0.01, 0.1, 3 if QUICK else 7),
+    iterations=100 if QUICK else 1000,
+    dims=[10, 100] if QUICK else [10, 100, 1000],
+    coupling=not QUICK,
+    n_chains=10_000,
+)
+print(result)
+
+# %% [markdown]
+# Every number is a row of a tidy table (an xarray Dataset; `.to_dataframe()` gives pandas):
+
+# %%
+table = result.table
+print(table.sizes, list(table.data_vars))
 print(
-    f"{CONFIG.name} run: {result['seconds']:.0f} s; files:",
-    ", ".join(p.name for p in result["files"]),
+    [
+        (r["kernel"], r["method"], round(r["value"], 5))
+        for r in result.select(
+            quantity="w2_stationary", step_size=result.settings["step_sizes"][-1]
+        )
+    ]
 )
 
 # %% [markdown]
-# ## 3. The plots
+# ## 4. Fitted orders beside the theory
 #
-# Left: stationary bias against step size (log-log; the slope is the order). Middle and
-# right: the quartic target by Monte Carlo; crosses are values within 3 noise floors
-# (E[x²]: within 4 standard errors) and do not enter the fits.
-
-
-# %%
-def show(name: str, width: float = 15.0) -> None:
-    img = plt.imread(out_dir / name)
-    _fig, ax = plt.subplots(figsize=(width, width * img.shape[0] / img.shape[1]))
-    ax.imshow(img)
-    ax.axis("off")
-    plt.show()
-
-
-show("bias_vs_step_size.png")
-
-# %% [markdown]
-# W2 against the number of steps: exact on the 10-D Gaussian (left), by Monte Carlo on the
-# 1-D one (right; the dotted line is the noise floor — the curves flatten there because
-# the estimate cannot go lower, not because the chains stop converging).
+# `fits` holds, per kernel, the fitted stationary-bias order (slope of log W2 on log h) and
+# the dimension exponent of the cost to reach W2 ≤ ε, each with its standard error and the
+# theory the kernel declares (built-ins: from the literature, with sources in
+# `docs/convergence.md`). Our kernel's order 1 is confirmed; had we declared 2, the study
+# would have issued a `TheoryMismatchWarning`.
 
 # %%
-show("w2_vs_steps.png", 13.0)
-
-# %% [markdown]
-# The cost to reach W2 ≤ ε as the dimension grows, with the step size re-optimised for
-# every d. For ULA, Li, Zha & Tao (2022) prove Õ(√d/ε) iterations: exponent 1/2.
-
-# %%
-show("cost_vs_dimension.png", 7.0)
-
-# %% [markdown]
-# ## 4. Measured orders next to theory
-
-# %%
-for line in result["summary"].table:
-    spec = line["spec"]
-    gauss = line.get("gauss_order") or line.get("gauss_slope")
-    if isinstance(gauss, tuple):
-        gauss = f"{gauss[0]:.2f}" if np.isfinite(gauss[0]) else "—"
-    dim = line.get("dim_slope")
-    dim = f"{dim[0]:.2f}" if dim and np.isfinite(dim[0]) else "not measured"
-    theory = "exact (MH)" if spec.bias_theory is None else f"{spec.bias_theory:g}"
+fits = result.fits
+for name in fits["kernel"].values:
+    f = fits.sel(kernel=name)
     print(
-        f"{spec.name:32s} bias order: measured {gauss!s:>20s}, theory {theory:>10s};"
-        f" dimension exponent: measured {dim:>12s}, theory {spec.dim_theory:.3g}"
+        f"{name:20s} bias order {float(f['bias_order']):5.2f} ± {float(f['bias_order_se']):.2f}"
+        f" (theory {float(f['bias_order_theory']):g}, {f['bias_agreement'].values!s});"
+        f" dimension exponent {float(f['dim_exponent']):5.2f}"
+        f" (theory {float(f['dim_exponent_theory']):.3g})"
     )
 
 # %% [markdown]
-# How to read it:
-#
-# * **ULA**: order 1 and dimension exponent about 1/2 — both as theory says (the
-#   exponent comes out a little above 1/2 because the start moves away as √d, which adds
-#   a log d).
-# * **Randomized midpoint**: its law on a Gaussian is a mixture of Gaussians (the
-#   midpoint is random), so what is computed exactly is a *lower bound* on W2 from its
-#   first two moments. That bias shrinks like h³ — steeper than the h^{3/2} of the
-#   general bounds (Shen & Lee 2019), which cover all strongly log-concave targets.
-# * **BAOAB** (and ABOBA): no position bias at all on Gaussians (Leimkuhler & Matthews
-#   2013), so their cost barely depends on d. On the quartic target theory gives order 2
-#   with a small constant; whether Monte Carlo resolves it at this number of chains is in
-#   the table ("not resolved" is an honest answer, not a failure).
-# * **OBABO**: bias O(h²) even on Gaussians, so a dimension exponent near 1/4.
-# * **MALA, HMC**: exact; the Monte Carlo table in `convergence.md` checks their
-#   stationary variance against 1 in units of its standard error.
-#
-# The full run (`python -m benchmarks.convergence`, about 20 minutes) goes to d = 10⁴ and
-# 2·10⁵ chains; its results are in `benchmarks/results/convergence/`.
+# * **ULA**: order 1 and dimension exponent about 1/2, as Durmus & Moulines (2019) and
+#   Li, Zha & Tao (2022) say.
+# * **Randomized midpoint**: its law on a Gaussian is a mixture of Gaussians (the midpoint
+#   is random), so what is exact is a *lower bound* on W2 from its first two moments. That
+#   bias shrinks like h³, steeper than the h^{3/2} of the general bound (Shen & Lee 2019).
+# * **Heun**: order 1, like ULA, but a smaller constant for two gradients per step.
+
+# %% [markdown]
+# ## 5. The figures: one call each, and the coupling bound
 
 # %%
-print((out_dir / "convergence.md").read_text().split("## Theory")[0])
+fig = lc.plot_bias(result)
+plt.show()
+
+# %% [markdown]
+# W2 against iterations from the start (exact here), with the synchronous-coupling bound
+# where computed: chains X from the start and Y from exact draws of π, driven by the *same*
+# noise; √E‖X_k − Y_k‖² bounds W2(law X_k, law Y_k) from above (dashed, with ±2 standard
+# errors). For an affine kernel both laws are Gaussian and known, so the exact W2 between
+# them is drawn too (dash-dot). For an unadjusted kernel, Y converges to π_h, not π: the
+# bias is the separate curve of section 4.
+
+# %%
+fig = lc.plot_w2_vs_iterations(result, step_size=result.settings["step_sizes"][-1])
+plt.show()
+
+# %% [markdown]
+# The coupling bound of our own kernel, three ways: by Monte Carlo (pairs of chains on one
+# noise stream, on JAX), in closed form (the shared noise cancels in X − Y, so
+# D_{k+1} = M D_k with the M read off the kernel), and the exact W2 it bounds. At k = 0
+# the synchronous coupling is optimal (a point mass against π), later it is not.
+
+# %%
+ks = [0, 5, 10, 20, 50, 100]
+heun = HeunULA(0.1)
+mc = lc.coupling_bound(heun, gaussian, ks, n_pairs=1000 if QUICK else 20_000)
+closed = lc.exact_coupling_bound(heun, gaussian, ks).bound
+w2_pair = lc.exact_pair_w2(heun, gaussian, ks)
+print("   k   MC bound ± se      closed form   exact W2(law X_k, law Y_k)")
+for k, b, se, c, w in zip(ks, mc.bound, mc.se, closed, w2_pair):
+    print(f"{k:4d}   {b:8.4f} ± {se:.4f}   {c:8.4f}      {w:8.4f}")
+
+# %%
+fig = lc.plot_cost_vs_dimension(result)
+plt.show()
+
+# %% [markdown]
+# ## 6. Monte Carlo where nothing is exact
+#
+# MALA and HMC, or any kernel on a non-Gaussian target, get many chains. On the quartic
+# target U(x) = x²/2 + x⁴/4 (exact law by quadrature), each W2 is reported beside its
+# noise floor — the W2 two exact samples of the same size already have — and only points
+# above 3 floors enter a fit. `backend="numba"` runs the same on the CPU loop.
+
+# %%
+quartic = lc.study(
+    {"ULA": "ULA", "MALA": "MALA"} if QUICK else {"ULA": "ULA", "MALA": "MALA", "Heun": HeunULA},
+    lc.QuarticProblem(1),
+    step_sizes=[0.1, 0.2] if QUICK else [0.025, 0.05, 0.1, 0.2],
+    n_chains=2000 if QUICK else 100_000,
+)
+for r in quartic.select(quantity="w2_stationary"):
+    print(
+        f"{r['kernel']:5s} h={r['step_size']:<5g} W2={r['value']:.4g} "
+        f"(floor {r['noise_floor']:.4f}, resolved: {r['resolved']}) {r['note']}"
+    )
+
+# %% [markdown]
+# A run where chains diverged (the quartic's gradient is not Lipschitz, so an explicit
+# step blows up far out) is flagged and kept out of every fit.
+
+# %% [markdown]
+# ## 7. From a shell, and the full suite
+#
+# `python -m langevin.convergence --kernels ULA MALA kinetic_baoab --quick --out results`
+# writes the CSV, the Markdown summary and the PNGs. The fixed study behind the committed
+# results (`benchmarks/results/convergence/`: every built-in kernel, d up to 10⁴, 2·10⁵
+# chains) is `langevin.convergence.suite`, run by `python -m benchmarks.convergence`.
+
+# %%
+print(result.to_markdown().split("\n* *kind*")[0])

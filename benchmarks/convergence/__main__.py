@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import FULL, QUICK, TINY
-from .runner import DEFAULT_OUT, EXPERIMENTS, report_only, run
+from . import DEFAULT_OUT, EXPERIMENTS, FULL, QUICK, TINY, report_only, run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,12 +19,9 @@ def main(argv: list[str] | None = None) -> None:
         help=f"output folder (default {DEFAULT_OUT}, or its quick/ subfolder with --quick)",
     )
     parser.add_argument(
-        "--only",
-        nargs="+",
-        choices=sorted(EXPERIMENTS),
-        default=None,
+        "--only", nargs="+", choices=sorted(EXPERIMENTS), default=None,
         help="run only these experiments",
-    )
+    )  # fmt: skip
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -33,14 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else TINY if args.tiny else FULL
-    out = args.out
-    if out is None:
-        out = DEFAULT_OUT if cfg is FULL else DEFAULT_OUT / cfg.name
     if args.report_only:
-        for path in report_only(cfg, out):
+        for path in report_only(cfg, args.out):
             print(f"wrote {path}")
         return
-    run(cfg, out, experiments=tuple(args.only) if args.only else None)
+    run(cfg, args.out, experiments=tuple(args.only) if args.only else None)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The test problems: rotated Gaussians of chosen dimension and condition number, and a
-non-Gaussian strongly log-concave product target with an exact (quadrature) law.
+non-Gaussian strongly log-concave product target with an exact (quadrature) law, and any
+target whose law is known through reference draws or an exact sampler.
 
 Gaussian ``N(m, Σ)`` (:class:`GaussianProblem`)
     Precision ``A = Q diag(λ) Qᵀ`` with eigenvalues ``λ_i`` log-spaced from ``L = 1`` down to
@@ -24,14 +25,44 @@ Quartic product target (:class:`QuarticProblem`)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 import langevin
 
-__all__ = ["GaussianProblem", "QuarticProblem"]
+
+@runtime_checkable
+class Problem(Protocol):
+    """What a convergence study needs of a problem.
+
+    ``dim``; ``name``; ``gaussian`` (True: exact laws are available for kernels whose step
+    is affine, through ``numpy_value_and_grad``, ``mean``, ``cov``, ``eigenvalues``);
+    ``start`` (the point every chain starts from); ``target()`` (a fresh
+    :class:`langevin.Target` for the Monte Carlo runs); ``exact_draws(n, rng)`` (independent
+    draws of π, shape ``(n, dim)``).
+    """
+
+    dim: int
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def gaussian(self) -> bool: ...
+
+    @property
+    def start(self) -> np.ndarray: ...
+
+    def target(self) -> langevin.Target: ...
+
+    def exact_draws(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+__all__ = ["GaussianProblem", "Problem", "QuarticProblem", "ReferenceProblem"]
 
 
 def haar_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -58,6 +89,27 @@ class GaussianProblem:
     seed: int = 0
     start_sd: float = 3.0
     rotate: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)):
+            raise TypeError(f"dim must be a positive int; got {self.dim!r}")
+        if self.dim < 1:
+            raise ValueError(f"dim must be a positive int; got {self.dim!r}")
+        if not (self.kappa >= 1.0 and math.isfinite(self.kappa)):
+            raise ValueError(f"kappa must be a finite number >= 1; got {self.kappa!r}")
+        if not math.isfinite(self.start_sd):
+            raise ValueError(f"start_sd must be finite; got {self.start_sd!r}")
+
+    #: exact laws are available for kernels whose step is affine on this target
+    gaussian = True
+
+    @property
+    def name(self) -> str:
+        return f"gaussian_d{self.dim}_kappa{self.kappa:g}"
+
+    def with_dim(self, dim: int) -> GaussianProblem:
+        """The same construction (κ, seed, start rule) in ``dim`` dimensions."""
+        return replace(self, dim=int(dim))
 
     @cached_property
     def eigenvalues(self) -> np.ndarray:
@@ -130,6 +182,22 @@ def _quartic_logdensity_jax(x):
     return -(0.5 * (x * x).sum() + 0.25 * (x * x * x * x).sum())
 
 
+_QUARTIC_NUMBA = []
+
+
+def _quartic_value_and_grad_numba():
+    if not _QUARTIC_NUMBA:
+        import numba
+
+        @numba.njit(cache=False)
+        def value_and_grad(x):
+            x2 = x * x
+            return -(0.5 * x2.sum() + 0.25 * (x2 * x2).sum()), -(x + x2 * x)
+
+        _QUARTIC_NUMBA.append(value_and_grad)
+    return _QUARTIC_NUMBA[0]
+
+
 @dataclass(frozen=True)
 class QuarticProblem:
     """``U(x) = Σ_i (x_i²/2 + x_i⁴/4)`` in ``dim`` dimensions, exact law by quadrature.
@@ -142,6 +210,23 @@ class QuarticProblem:
     dim: int = 1
     grid_points: int = 200_001
     grid_half_width: float = 6.0
+    start_value: float = 3.0
+
+    #: no closed-form laws: Monte Carlo only
+    gaussian = False
+
+    @property
+    def name(self) -> str:
+        return f"quartic_d{self.dim}"
+
+    @property
+    def start(self) -> np.ndarray:
+        """The starting point of the W2-against-iterations runs: ``start_value`` in every
+        coordinate."""
+        return np.full(self.dim, float(self.start_value))
+
+    def with_dim(self, dim: int) -> QuarticProblem:
+        return replace(self, dim=int(dim))
 
     @staticmethod
     def potential(x: np.ndarray) -> np.ndarray:
@@ -188,7 +273,94 @@ class QuarticProblem:
         return self.quantile(rng.random((n, self.dim)))
 
     def target(self) -> langevin.Target:
-        """A fresh JAX-only :class:`langevin.Target` (the Monte Carlo runs use JAX)."""
-        return langevin.Target.from_jax(
-            _quartic_logdensity_jax, dim=self.dim, name=f"quartic_{self.dim}d"
+        """A fresh :class:`langevin.Target` with both backend forms."""
+        return langevin.Target(
+            dim=self.dim,
+            jax={"logdensity": _quartic_logdensity_jax},
+            numba={"value_and_grad": _quartic_value_and_grad_numba()},
+            name=f"quartic_{self.dim}d",
         )
+
+
+class ReferenceProblem:
+    """Any target whose law is known through reference draws or an exact sampler.
+
+    Only Monte Carlo applies (the study does not assume the target is Gaussian; wrap a
+    Gaussian as :class:`GaussianProblem` to get exact laws).
+
+    Args:
+        target: a :class:`langevin.Target` with a form for the backend the study runs on.
+        start: the point every chain starts from, shape ``(dim,)`` (default: the target's
+            ``initial_position``).
+        draws: reference draws ``(n, dim)`` of π (default: ``target.reference.draws``);
+            W2 estimates resample them with replacement, so their number bounds the
+            resolution: the noise floor is computed the same way.
+        sampler: ``(n, rng) -> (n, dim)`` exact draws of π (used instead of ``draws``).
+        name: label in tables (default: the target's name).
+
+    Raises:
+        ValueError: neither draws nor a sampler, a start of the wrong shape.
+    """
+
+    gaussian = False
+
+    def __init__(
+        self,
+        target: langevin.Target,
+        *,
+        start: np.ndarray | None = None,
+        draws: np.ndarray | None = None,
+        sampler: Callable[[int, np.random.Generator], np.ndarray] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not isinstance(target, langevin.Target):
+            raise TypeError(f"target must be a langevin.Target; got {type(target).__name__}")
+        if draws is None and sampler is None and target.reference is not None:
+            draws = target.reference.draws
+        if draws is None and sampler is None:
+            raise ValueError(
+                "ReferenceProblem needs draws= (reference draws of π) or sampler= (an exact "
+                "sampler (n, rng) -> (n, dim)); the target's reference has no draws"
+            )
+        if sampler is not None and not callable(sampler):
+            raise TypeError(f"sampler must be callable; got {type(sampler).__name__}")
+        dim = target.dim
+        if draws is not None:
+            draws = np.asarray(draws, dtype=np.float64)
+            if draws.ndim != 2 or (dim is not None and draws.shape[1] != dim):
+                raise ValueError(f"draws must have shape (n, {dim}); got {draws.shape}")
+            dim = draws.shape[1]
+        if start is None:
+            start = target.initial_position
+        if start is None:
+            raise ValueError("start must be given (the target has no initial_position)")
+        start = np.asarray(start, dtype=np.float64)
+        if dim is None:
+            dim = start.shape[0]
+        if start.shape != (dim,):
+            raise ValueError(f"start must have shape ({dim},); got {start.shape}")
+        self._target = target
+        self.dim = int(dim)
+        self._start = start
+        self._draws = draws
+        self._sampler = sampler
+        self._name = name or target.name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def start(self) -> np.ndarray:
+        return self._start.copy()
+
+    def target(self) -> langevin.Target:
+        return self._target
+
+    def exact_draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self._sampler is not None:
+            out = np.asarray(self._sampler(n, rng), dtype=np.float64)
+            if out.shape != (n, self.dim):
+                raise ValueError(f"sampler returned shape {out.shape}; expected ({n}, {self.dim})")
+            return out
+        return self._draws[rng.integers(0, self._draws.shape[0], size=n)]

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..theory import kernel_specs
+from ..twin import gradient_evaluations
 from .config import Config
 from .experiments import (
     bias_gaussian,
@@ -18,13 +20,9 @@ from .experiments import (
     path_gaussian,
     quartic,
 )
-from .kernels import kernel_specs
 from .report import read_csv, summarise, write_csv, write_markdown, write_plots
-from .twin import gradient_evaluations
 
-__all__ = ["DEFAULT_OUT", "report_only", "run"]
-
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "convergence"
+__all__ = ["EXPERIMENTS", "report_only", "run"]
 
 EXPERIMENTS = {
     "bias_gaussian": bias_gaussian,
@@ -36,17 +34,15 @@ EXPERIMENTS = {
 }
 
 
-def _enable_x64() -> None:
-    # The Monte Carlo runs are float64 like the exact ones; the benchmark (not the package)
-    # sets JAX's flag, before any JAX array exists in this process.
+def _jax_precision() -> str:
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    return "float64" if jax.config.jax_enable_x64 else "float32 (JAX's default)"
 
 
 def run(
     cfg: Config,
-    out_dir: Path | str | None = None,
+    out_dir: Path | str,
     *,
     experiments: tuple[str, ...] | None = None,
     verbose: bool = True,
@@ -55,22 +51,25 @@ def run(
 
     Args:
         cfg: a :class:`Config` (``FULL``, ``QUICK``, ``TINY`` or your own).
-        out_dir: where to write (created); default ``benchmarks/results/convergence``.
+        out_dir: where to write (created).
         experiments: names from ``EXPERIMENTS`` to run (default: all).
         verbose: print progress.
 
     Returns:
         ``{"rows", "summary", "files", "seconds"}``.
 
-    Example (from the repository root; the ``TINY`` configuration takes seconds)::
+    The Monte Carlo runs use JAX in the precision it is in (``jax.enable_x64(True)`` around
+    the call for float64, as ``python -m benchmarks.convergence`` does); the report says
+    which.
 
-        from benchmarks.convergence import TINY, run
+    Example (the ``TINY`` configuration takes seconds)::
+
+        from langevin.convergence.suite import TINY, run
         result = run(TINY, "/tmp/convergence", verbose=False)
         for line in result["summary"].table:
             print(line["kernel"], line.get("gauss_slope"), line.get("dim_slope"))
     """
-    _enable_x64()
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     def log(msg: str) -> None:
@@ -111,6 +110,7 @@ def run(
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         "python": sys.version.split()[0],
+        "Monte Carlo precision (JAX)": _jax_precision(),
         "load average at the end": ", ".join(
             f"{v:.2f}" if isinstance(v, float) else v for v in load
         ),
@@ -128,10 +128,10 @@ def run(
     }
 
 
-def report_only(cfg: Config, out_dir: Path | str | None = None) -> list[Path]:
+def report_only(cfg: Config, out_dir: Path | str) -> list[Path]:
     """Rewrite ``convergence.md`` and the PNGs from the ``convergence.csv`` of a finished run
     of ``cfg`` in ``out_dir`` (nothing is recomputed; the run's metadata lines are kept)."""
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT
+    out = Path(out_dir)
     rows = read_csv(out / "convergence.csv")
     specs = [s for s in kernel_specs(cfg.friction, cfg.n_leapfrog)
              if cfg.kernels is None or s.name in cfg.kernels]  # fmt: skip

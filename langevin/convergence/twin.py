@@ -12,11 +12,19 @@ has one) and of its standard normal noise ``ξ``:
 Its columns are read off the twin: ``c = step(0, 0)``, ``M e_i = step(e_i, 0) − c``,
 ``B e_j = step(0, e_j) − c``. Uniform draws (the randomized midpoint's ``α``) are held fixed
 while reading, so such a kernel gives one affine map *per value of the uniform*
-(random coefficients). Two random points are then pushed through the twin and compared with
+(random coefficients). Random points are then pushed through the twin and compared with
 the affine prediction; a kernel that is not affine (an MH correction, a nonlinear target)
 raises :class:`NotAffineError`.
 
-So the benchmark measures the code that runs, not a re-derivation of its update rule. The
+**Detection** (:func:`classify`): nothing is declared by hand. The kernel's step is probed on
+a generic correlated Gaussian at several values of each uniform draw, including values next
+to 0 and 1. A Metropolis–Hastings step at ``u ≈ 1`` accepts only the moves that raise the
+density ratio, so on generic points some moves are accepted and some are not, and the
+step is visibly piecewise: it is classified ``"nonlinear"`` (Monte Carlo). A step that is
+affine at every probed uniform is ``"linear"`` when the maps agree (the uniform does not
+matter) and ``"random"`` (random coefficients, exact moments) when they differ.
+
+So the study measures the code that runs, not a re-derivation of its update rule. The
 tests compare the maps read here with the textbook recursions.
 
 Two forms:
@@ -51,8 +59,10 @@ __all__ = [
     "FREE_FIELDS",
     "AffineMap",
     "BlockMaps",
+    "Linearity",
     "NotAffineError",
     "NumpyTwin",
+    "classify",
     "extract_affine",
     "extract_blocks",
     "gradient_evaluations",
@@ -128,7 +138,10 @@ def _noise_layout(kernel: Kernel, dim: int):
         elif isinstance(decl, Uniform):
             out.append((name, tuple(decl.shape), "uniform"))
         else:
-            raise TypeError(f"{type(kernel).__name__}: unknown noise declaration {decl!r}")
+            raise NotAffineError(
+                f"{type(kernel).__name__}: noise field '{name}' is {type(decl).__name__}, "
+                "not a normal or a uniform draw, so the step is not affine in its noise"
+            )
     return type(spec), out
 
 
@@ -197,13 +210,11 @@ class AffineMap:
         return self.B @ self.B.T
 
 
-def _refuse_exact(kernel: Kernel) -> None:
-    # An accept/reject step is piecewise affine at best: at fixed uniforms it can agree with
-    # an affine map at every check point (all accepted), so refuse it up front.
-    if kernel.exact:
-        raise NotAffineError(
-            f"{type(kernel).__name__} is Metropolis-corrected: its step is not affine"
-        )
+#: (state scale, noise scale) of the random points an extracted map is checked at. Eight
+#: generic points: a piecewise map (an accept/reject step) agrees with one affine piece at
+#: all of them only by a coincidence of probability about 2⁻⁸ per probed uniform.
+_CHECK_SCALES = ((0.1, 1.0), (1.0, 1.0), (1.0, 3.0), (3.0, 1.0), (3.0, 3.0), (10.0, 1.0),
+                 (10.0, 0.3), (30.0, 3.0))  # fmt: skip
 
 
 def _check_affine(apply, predict, inputs, scale, rtol, what):
@@ -242,7 +253,6 @@ def extract_affine(
     Raises:
         NotAffineError: the step is not affine (e.g. an MH-corrected kernel).
     """
-    _refuse_exact(kernel)
     twin = NumpyTwin(kernel)
     target = form_of(value_and_grad=CountingValueAndGrad(value_and_grad))
     noise_cls, layout = _noise_layout(kernel, dim)
@@ -272,7 +282,7 @@ def extract_affine(
     B = np.stack([apply(zero_z, eye_q[j]) - c for j in range(q)], axis=1) if q else np.zeros((n, 0))
     scale = max(float(np.max(np.abs(M))), float(np.max(np.abs(B), initial=0.0)), 1.0)
     rng = np.random.default_rng(seed)
-    inputs = [(s * rng.standard_normal(n), rng.standard_normal(q)) for s in (1.0, 10.0)]
+    inputs = [(s * rng.standard_normal(n), t * rng.standard_normal(q)) for s, t in _CHECK_SCALES]
     residual = _check_affine(
         apply, lambda z, xi: M @ z + B @ xi + c, inputs, scale, rtol, type(kernel).__name__
     )
@@ -325,7 +335,6 @@ def extract_blocks(
     """
     lam = np.asarray(precisions, dtype=np.float64)
     d = lam.shape[0]
-    _refuse_exact(kernel)
     twin = NumpyTwin(kernel)
     target = form_of(value_and_grad=CountingValueAndGrad(diagonal_value_and_grad(lam)))
     noise_cls, layout = _noise_layout(kernel, d)
@@ -364,6 +373,113 @@ def extract_blocks(
 
     scale = max(float(np.max(np.abs(M))), float(np.max(np.abs(B), initial=0.0)), 1.0)
     rng = np.random.default_rng(seed)
-    inputs = [(s * rng.standard_normal((nf, d)), rng.standard_normal((nn, d))) for s in (1.0, 10.0)]
+    inputs = [
+        (s * rng.standard_normal((nf, d)), t * rng.standard_normal((nn, d)))
+        for s, t in _CHECK_SCALES
+    ]
     residual = _check_affine(apply, predict, inputs, scale, rtol, type(kernel).__name__)
     return BlockMaps(M, c.T.copy(), B, twin.free_fields, tuple(normal_fields), residual)
+
+
+@dataclass(frozen=True)
+class Linearity:
+    """What probing a kernel's step on a Gaussian found (see :func:`classify`).
+
+    Attributes:
+        kind: ``"linear"`` (affine with fixed coefficients: exact Gaussian laws),
+            ``"random"`` (affine at every value of one uniform draw, with coefficients that
+            depend on it: exact moments), or ``"nonlinear"`` (Monte Carlo only).
+        reason: one line saying why.
+        uniforms: the kernel's uniform noise fields.
+    """
+
+    kind: str
+    reason: str
+    uniforms: tuple[str, ...] = ()
+
+    @property
+    def exact_laws(self) -> bool:
+        return self.kind in ("linear", "random")
+
+
+#: Values of each uniform draw the step is probed at: next to 0 and 1 (where an
+#: accept/reject step accepts nearly everything, resp. only density-raising moves) and
+#: generic interior values.
+PROBE_UNIFORMS = (1e-9, 0.137, 0.5, 0.861, 1.0 - 1e-6)
+
+
+def _probe_problem(dim: int, seed: int):
+    rng = np.random.default_rng([seed, 7919])
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    precision = (q * np.geomspace(1.0, 0.2, dim)) @ q.T
+    precision = 0.5 * (precision + precision.T)
+    mean = rng.standard_normal(dim)
+
+    def value_and_grad(x):
+        r = x - mean
+        g = -(precision @ r)
+        return 0.5 * float(r @ g), g
+
+    return value_and_grad
+
+
+def classify(kernel: Kernel, dim: int = 3, *, seed: int = 0) -> Linearity:
+    """Detect whether ``kernel``'s step is affine on a Gaussian target, by probing it.
+
+    The step is run by the kernel's NumPy twin on a generic correlated Gaussian in ``dim``
+    dimensions: the affine map ``z' = M z + c + B ξ`` is read off at every value of
+    :data:`PROBE_UNIFORMS` for the kernel's uniform draw (all uniform fields at once), and
+    checked at eight random points of several scales each (:func:`extract_affine`). Nothing
+    the kernel declares is taken on trust (not even ``exact``): an accept/reject step fails
+    the check at ``u`` near 1, a step whose coefficients depend on the uniform (the
+    randomized midpoint) passes at every ``u`` with different maps.
+
+    Args:
+        kernel: any kernel following the contract of :mod:`langevin.kernels.base`.
+        dim: dimension of the probe Gaussian.
+        seed: seed of the probe Gaussian and the check points.
+
+    Returns:
+        A :class:`Linearity`.
+    """
+    vg = _probe_problem(dim, seed)
+    extra = sorted(set(getattr(kernel, "requires", ())) - {"value_and_grad", "logdensity", "grad"})
+    if extra:
+        return Linearity(
+            "nonlinear", f"needs target capabilities {extra} beyond the gradient (Monte Carlo)"
+        )
+    try:
+        names = uniform_fields(kernel, dim)
+    except NotAffineError as exc:
+        return Linearity("nonlinear", str(exc))
+    values = PROBE_UNIFORMS if names else (None,)
+    maps = []
+    for u in values:
+        uniforms = dict.fromkeys(names, u) if names else None
+        try:
+            with np.errstate(all="ignore"):  # far probe points may overflow a nonlinear step
+                maps.append(extract_affine(kernel, vg, dim, uniforms, seed=seed))
+        except NotAffineError as exc:
+            where = f" at uniform {u:g}" if names else ""
+            return Linearity("nonlinear", f"not affine{where}: {exc}", names)
+        except Exception as exc:  # any failure of the probe means: no exact law
+            return Linearity("nonlinear", f"the probe failed: {exc!r}", names)
+    first = maps[0]
+    scale = max(float(np.max(np.abs(first.M))), float(np.max(np.abs(first.B), initial=0.0)), 1.0)
+    same = all(
+        np.allclose(a.M, first.M, atol=1e-9 * scale)
+        and np.allclose(a.c, first.c, atol=1e-9 * scale)
+        and np.allclose(a.noise_cov, first.noise_cov, atol=1e-9 * scale**2)
+        for a in maps[1:]
+    )
+    if same:
+        why = "affine in (state, noise)" + (", whatever its uniform draw" if names else "")
+        return Linearity("linear", why, names)
+    if len(names) > 1:
+        return Linearity(
+            "nonlinear",
+            f"affine at fixed uniforms, but it draws {len(names)} uniforms: exact moments "
+            "handle one random coefficient",
+            names,
+        )
+    return Linearity("random", f"affine with coefficients that depend on '{names[0]}'", names)

@@ -40,12 +40,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..exact import block_operator, full_chain, grads_to_accuracy
+from ..montecarlo import W2Estimate, run_chains, w2_estimate
+from ..problems import GaussianProblem, QuarticProblem
+from ..theory import KernelSpec
+from ..twin import gradient_evaluations
 from .config import Config
-from .exact import block_operator, full_chain, grads_to_accuracy
-from .kernels import KernelSpec
-from .montecarlo import W2Estimate, run_chains, w2_estimate
-from .problems import GaussianProblem, QuarticProblem
-from .twin import gradient_evaluations
 
 __all__ = [
     "COLUMNS",

@@ -47,10 +47,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
+from langevin.convergence.twin import AffineMap, extract_affine, extract_blocks, uniform_fields
 from langevin.diagnostics import gaussian_w2
 from langevin.kernels.base import Kernel
-
-from .twin import AffineMap, extract_affine, extract_blocks, uniform_fields
 
 __all__ = [
     "N_NODES",
@@ -294,10 +293,12 @@ class FullChain:
         d = self.dim
         return gaussian_w2(mu[:d], s[:d, :d], self.mean, self.cov)
 
-    def w2_path(self, z0: np.ndarray, cov0: np.ndarray, ks: Sequence[int]) -> np.ndarray:
-        """``W2`` (exact; a lower bound for random coefficients) after each ``k`` in ``ks``,
-        from ``N(z0, cov0)``, by stepping the moment recursions (module docstring)."""
-        d = self.dim
+    def moments(
+        self, z0: np.ndarray, cov0: np.ndarray, ks: Sequence[int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Mean and covariance of the full state after each ``k`` in ``ks`` (non-decreasing)
+        from ``N(z0, cov0)``, by stepping the moment recursions (module docstring): the law
+        itself for deterministic coefficients, its first two moments otherwise."""
         w = np.asarray(self.weights)
         m = np.stack([a.M for a in self.maps])  # (Q, n, n)
         mt = np.swapaxes(m, 1, 2)
@@ -309,6 +310,8 @@ class FullChain:
         mu, second = z0.astype(float).copy(), cov0 + np.outer(z0, z0)
         out, last = [], 0
         for k in ks:
+            if int(k) < last:
+                raise ValueError("ks must be non-decreasing")
             for _ in range(int(k) - last):
                 mc = (w[:, None] * (m @ mu)).T @ c  # E[M mu c^T]
                 new_second = ((w[:, None, None] * (m @ second)) @ mt).sum(axis=0) + mc + mc.T
@@ -317,8 +320,43 @@ class FullChain:
                 second = 0.5 * (second + second.T)
             last = int(k)
             cov = second - np.outer(mu, mu)
-            cov = 0.5 * (cov + cov.T)
-            out.append(gaussian_w2(mu[:d], cov[:d, :d], self.mean, self.cov))
+            out.append((mu.copy(), 0.5 * (cov + cov.T)))
+        return out
+
+    def w2_path(self, z0: np.ndarray, cov0: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+        """``W2`` (exact; a lower bound for random coefficients) after each ``k`` in ``ks``,
+        from ``N(z0, cov0)``, by stepping the moment recursions (module docstring)."""
+        d = self.dim
+        return np.array(
+            [
+                gaussian_w2(mu[:d], cov[:d, :d], self.mean, self.cov)
+                for mu, cov in self.moments(z0, cov0, ks)
+            ]
+        )
+
+    def coupling_path(self, second0: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+        """``√E‖P D_k‖²`` after each ``k`` in ``ks`` for the difference ``D = Z − Z̃`` of two
+        copies of the chain driven by the same noise (and the same uniform), where ``P``
+        keeps the position and ``second0 = E[D_0 D_0ᵀ]``.
+
+        Shared noise cancels: ``D_{k+1} = M D_k`` (``c`` and ``B ξ`` are the same for both
+        copies), so ``E[D_{k+1} D_{k+1}ᵀ] = E[M E[D_k D_kᵀ] Mᵀ]``, the expectation over the
+        shared uniform by quadrature. Exact for deterministic and random coefficients.
+        """
+        d = self.dim
+        w = np.asarray(self.weights)
+        m = np.stack([a.M for a in self.maps])
+        mt = np.swapaxes(m, 1, 2)
+        r = np.array(second0, dtype=float)
+        out, last = [], 0
+        for k in ks:
+            if int(k) < last:
+                raise ValueError("ks must be non-decreasing")
+            for _ in range(int(k) - last):
+                r = ((w[:, None, None] * (m @ r)) @ mt).sum(axis=0)
+                r = 0.5 * (r + r.T)
+            last = int(k)
+            out.append(math.sqrt(max(float(np.trace(r[:d, :d])), 0.0)))
         return np.array(out)
 
 
