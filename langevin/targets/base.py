@@ -272,6 +272,18 @@ class Target:
                      **capabilities}  # fmt: skip
         return cls(dim=dim, names=names, numba=functions, data=data, name=name)
 
+    @classmethod
+    def from_numpyro(cls, model: Callable, *args: Any, seed: int = 0, name: str | None = None,
+                     **kwargs: Any) -> Target:  # fmt: skip
+        """A NumPyro model on its unconstrained space, for ``backend="jax"`` (see
+        :func:`langevin.targets.interop.from_numpyro`; ``pip install "langevin[numpyro]"``).
+
+        ``*args, **kwargs`` are the model's arguments (its data); ``trace.to_arviz(
+        constrained=True)`` shows every site on its support."""
+        from langevin.targets.interop import from_numpyro
+
+        return from_numpyro(model, *args, seed=seed, name=name, **kwargs)
+
     # -- capabilities ---------------------------------------------------------------------
     def capabilities(self, backend: str) -> frozenset[str]:
         """The capabilities this target provides on ``backend``, derived ones included."""
