@@ -27,8 +27,14 @@ shutil.copy(SRC / "LICENCE.md", DST / "LICENCE.md")
 for name in ["earnings-logearn_interaction_z", "arK-arK", "kidiq-kidscore_momiq"]:
     out = DST / name
     out.mkdir(exist_ok=True)
-    for f in ["data.json", "exact_summary.json", "reference_summary.json", "model.md",
-              "posterior_info.json", "reference_draws_info.json"]:
+    for f in [
+        "data.json",
+        "exact_summary.json",
+        "reference_summary.json",
+        "model.md",
+        "posterior_info.json",
+        "reference_draws_info.json",
+    ]:
         shutil.copy(SRC / name / f, out / f)
     chains = json.loads((SRC / name / "reference_draws.json").read_text())
     keys = list(chains[0])

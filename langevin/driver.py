@@ -295,9 +295,15 @@ def sample(
     elif not isinstance(adapt_mass_matrix, bool):
         raise TypeError(f"adapt_mass_matrix must be True, False or None; got {adapt_mass_matrix!r}")
     elif adapt_mass_matrix and not kernel.adapts_inverse_mass:
+        from langevin import kernels
+
+        with_mass = sorted(
+            name for name in kernels.__all__
+            if getattr(getattr(kernels, name), "adapts_inverse_mass", False) is True
+        )  # fmt: skip
         raise ValueError(
             f"adapt_mass_matrix=True but {kernel.name} has no mass matrix to adapt "
-            "(kernels with one: HMC)"
+            f"(kernels with one: {', '.join(with_mass)})"
         )
     if not isinstance(checked, bool):
         raise TypeError(f"checked must be True or False; got {checked!r}")
@@ -614,7 +620,7 @@ class Run:
         stats = {"lp": result.logdensity, **result.info}
         if done < warmup:
             for k, v in stats.items():
-                self.warm_stats.setdefault(k, np.full((chains, warmup), np.nan, v.dtype))[
+                self.warm_stats.setdefault(k, _missing((chains, warmup), v.dtype))[
                     :, done : done + n
                 ] = v
             for component in self.components:
@@ -718,6 +724,14 @@ def execute(
         interrupts.check()  # Ctrl-C while compiling: nothing was drawn yet
         run.drive(interrupts, progress, checkpoint, checkpoint_every)
     return run.finish()
+
+
+def _missing(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Room for statistics not made yet: NaN for floats, 0 for counts and flags (which have
+    no NaN; ``Trace.live`` says which steps a stopped chain did not make)."""
+    dtype = np.dtype(dtype)
+    fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+    return np.full(shape, fill, dtype)
 
 
 def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup: int,

@@ -7,9 +7,9 @@ xarray: the draws as ``draws(chain, draw, coordinate)``, every sample statistic 
 ``inverse_mass(chain, coordinate)``, and, as attributes (JSON text where they are
 structured), the kernel (class and parameters), backend, seed, the generators' states at the
 end (Numba), target name, parameter names and shapes, stopped chains and why, whether the run
-was interrupted, and the time spent. ``langevin.load(path)`` gives the :class:`~langevin.Trace` back, equal array for
-array; the kernel is rebuilt from its parameters when its class is one of
-:mod:`langevin.kernels`.
+was interrupted, and the time spent. ``langevin.load(path)`` gives the
+:class:`~langevin.Trace` back, equal array for array; the kernel is rebuilt from its
+parameters when its class is one of :mod:`langevin.kernels`.
 
 Readable without this package, e.g. ``xarray.open_dataset(path)`` or any HDF5/netCDF tool.
 A target's ``constrain`` map is code, so it is not saved (``to_arviz(constrained=True)``

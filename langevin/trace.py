@@ -49,7 +49,8 @@ class Trace:
         kernel, backend, seed, target_name: how the run was made.
         elapsed: seconds spent sampling (warm-up included), excluding set-up.
         inverse_mass: ``(chains, dim)`` diagonal inverse mass matrix each chain sampled with
-            (adapted during warm-up, or the kernel's), for kernels with a mass matrix (HMC);
+            (adapted during warm-up, or the kernel's), for kernels with a mass matrix (HMC,
+            NUTS);
             None otherwise. ``langevin.HMC(h, inverse_mass=trace.inverse_mass[c])`` reuses it.
         generator_states: Numba: each chain's generator state at the end of the run
             (``numpy.random.Generator.bit_generator.state``; a generator set to it draws what
@@ -153,7 +154,8 @@ class Trace:
         Parameters keep the target's names; vector parameters get a dimension
         ``<name>_dim_0`` with integer coordinates. ``sample_stats`` holds the per-draw
         statistics (``lp``, ``acceptance_rate``, ``diverging`` — which ArviZ's plots mark —
-        ``step_size``, and for HMC ``energy``, ``energy_error``, ``n_grad``) and, for kernels
+        ``step_size``, and the kernel's own: for HMC ``energy``, ``energy_error``, ``n_grad``;
+        for NUTS ``energy``, ``tree_depth``, ``n_grad``) and, for kernels
         with a mass matrix, ``inverse_mass`` with dimensions ``(chain, inverse_mass_dim_0)``.
         ``constrained=True`` reports the parameters the target maps its flat coordinates to
         (e.g. ``sigma`` rather than ``log_sigma``), when the target defines that map.

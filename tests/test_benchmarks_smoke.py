@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 
-from benchmarks import ess_table, hmc_blackjax
+from benchmarks import ess_table, hmc_blackjax, nuts_blackjax
 
 
 def _rows(path) -> list[dict[str, str]]:
@@ -47,6 +47,18 @@ def test_hmc_blackjax_tiny(tmp_path):
         assert float(r["grads_per_draw_declared"]) == float(r["n_leapfrog"])
     assert "numba / blackjax" in md and "jax / blackjax" in md
     assert "counted gradient evaluations per draw equal" in md
+
+
+def test_nuts_blackjax_tiny(tmp_path):
+    nuts_blackjax.main(["--tiny", "--out", str(tmp_path)])
+    rows = _rows(tmp_path / "nuts_blackjax_tiny.csv")
+    assert {(r["problem"], r["sampler"]) for r in rows} == {
+        (p, s) for p in ("gaussian", "gp_regr")
+        for s in ("langevin NUTS numba", "langevin NUTS jax", "BlackJAX NUTS")
+    }  # fmt: skip
+    for r in rows:
+        _finite(r, ["ess_bulk_min", "grads_per_draw", "ess_min_per_s", "seconds_sampling"])
+        assert float(r["grads_per_draw"]) >= 1.0
 
 
 def test_ess_table_tiny(tmp_path):

@@ -112,12 +112,28 @@ def _run_both(kernel, target, noise_nb, noise_jax, x0, *, adapt=False, steps=STE
     init_noise = shared_init_noise(kernel)
     p_nb = numba_backend.prepare(kernel, target, DIM, np.float64)
     s_nb = numba_backend.init(p_nb, x0, noise=init_noise)
-    r_nb = numba_backend.run(p_nb, s_nb, steps, step, noise=noise_nb, adapt=adapt,
-                             adaptation=da, adaptation_params=da_params)
+    r_nb = numba_backend.run(
+        p_nb,
+        s_nb,
+        steps,
+        step,
+        noise=noise_nb,
+        adapt=adapt,
+        adaptation=da,
+        adaptation_params=da_params,
+    )
     p_jx = jax_backend.prepare(kernel, target, DIM, np.float64)
     s_jx = jax_backend.init(p_jx, x0, noise=init_noise)
-    r_jx = jax_backend.run(p_jx, s_jx, steps, step, noise=noise_jax, adapt=adapt,
-                           adaptation=da, adaptation_params=da_params)
+    r_jx = jax_backend.run(
+        p_jx,
+        s_jx,
+        steps,
+        step,
+        noise=noise_jax,
+        adapt=adapt,
+        adaptation=da,
+        adaptation_params=da_params,
+    )
     return (s_nb, r_nb), (s_jx, r_jx)
 
 
@@ -189,8 +205,17 @@ def test_float32_is_kept_on_jax(kernel_cls, gaussian4):
     # a warm-up long enough for dual averaging to settle: after 20 steps one HMC chain (float32
     # noise, jax 0.12) kept a step size past the leapfrog's stability limit and diverged on
     # every draw, which the driver reports as it should (DivergentTransitionWarning)
-    trace = langevin.sample(target, kernel, backend="jax", chains=CHAINS, warmup=200, draws=30,
-                            initial_position=x0, seed=0, progress=False)
+    trace = langevin.sample(
+        target,
+        kernel,
+        backend="jax",
+        chains=CHAINS,
+        warmup=200,
+        draws=30,
+        initial_position=x0,
+        seed=0,
+        progress=False,
+    )
     assert trace.draws.dtype == np.float32
     assert trace.sample_stats["lp"].dtype == np.float32
     assert np.all(np.isfinite(trace.draws))
@@ -214,8 +239,9 @@ def test_numba_draws_in_loop_as_draw_noise_does(kernel_cls, gaussian4):
         return [np.random.default_rng(s) for s in np.random.SeedSequence(9).spawn(CHAINS)]
 
     own = numba_backend.run(prepared, states, STEPS, step, rngs=rngs())
-    given = numba_backend.run(prepared, states, STEPS, step,
-                              noise=numba_backend.draw_noise(kernel, DIM, STEPS, rngs()))
+    given = numba_backend.run(
+        prepared, states, STEPS, step, noise=numba_backend.draw_noise(kernel, DIM, STEPS, rngs())
+    )
     np.testing.assert_array_equal(own.position, given.position)
     for name in own.info:
         np.testing.assert_array_equal(own.info[name], given.info[name])
@@ -340,5 +366,3 @@ def test_unknown_noise_kind_is_refused_on_both_backends():
     for be in (numba_backend, jax_backend):
         with pytest.raises(TypeError, match="batch.*not a noise kind"):
             be.prepare(Bad(1.0), langevin.targets.gaussian(3), 3, np.float64)
-
-

@@ -181,7 +181,8 @@ def test_one_transition_is_textbook_hmc(integrator, gaussian4):
     u = np.array([1e-300, 0.5, 0.9, 1 - 1e-16, 0.9, 1 - 1e-16])[:, None]
     kernel = HMC(h, n_leapfrog=n, integrator=integrator)
     params = numba_backend.broadcast_params(kernel.params(), chains)._replace(
-        inverse_mass=inverse_mass)
+        inverse_mass=inverse_mass
+    )
     prepared = numba_backend.prepare(kernel, target, 4, np.float64)
     states = numba_backend.init(prepared, x0)
     noise = HMCNoise(xi, u)
@@ -440,7 +441,8 @@ def test_welford_matches_numpy_on_streamed_chunks():
     np.testing.assert_allclose(w.variance(), x.var(axis=1, ddof=1), rtol=1e-7)
     w.reset()
     w.update(x[:, :10])
-    np.testing.assert_allclose(w.variance(), x[:, :10].var(axis=1, ddof=1), rtol=1e-7)  # the ulp bound above
+    # the ulp bound above
+    np.testing.assert_allclose(w.variance(), x[:, :10].var(axis=1, ddof=1), rtol=1e-7)
     with pytest.raises(ValueError, match="shape"):
         w.update(x[:2])
 

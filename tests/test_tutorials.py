@@ -20,7 +20,11 @@ def test_there_are_tutorials():
 def test_tutorial_runs(path, tmp_path):
     env = dict(os.environ, LANGEVIN_TUTORIAL_QUICK="1", MPLBACKEND="Agg")
     result = subprocess.run(
-        [sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -71,6 +71,12 @@ def cond(pred, true_fn, false_fn, args):
     return jax.lax.cond(pred, true_fn, false_fn, args)
 
 
+def while_loop(cond_fn, body_fn, carry, args):
+    """``lax.while_loop``: a dynamic trip count. Under ``vmap`` the batched loop runs until
+    every member's ``cond_fn`` is false, and a member that is done keeps its carry."""
+    return jax.lax.while_loop(lambda c: cond_fn(c, args), lambda c: body_fn(c, args), carry)
+
+
 # -- the target's capabilities, and the table ---------------------------------------------------
 def _bind() -> None:
     import sys

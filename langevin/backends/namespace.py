@@ -71,6 +71,8 @@ TABLE: tuple[Op, ...] = (
        CUSTOM, CUSTOM),
     Op("cond", "true_fn(args) if pred else false_fn(args); only the branch taken runs",
        CUSTOM, CUSTOM, CUSTOM),
+    Op("while_loop", "while cond_fn(carry, args): carry = body_fn(carry, args); a dynamic "
+       "trip count (under JAX's vmap: until every member is done)", CUSTOM, CUSTOM, CUSTOM),
     # population (SMC) helpers
     Op("to_int", "whole non-negative floats or booleans as integers", CUSTOM, CUSTOM, CUSTOM),
     Op("inverse_cdf", "min{j : cdf[j] > u[m]} for sorted u", CUSTOM, CUSTOM, CUSTOM),

@@ -184,7 +184,8 @@ def _take_tree(tree, idx):
         return None
     cls = tree.instance_class
     fields = ", ".join(
-        f"take_tree(tree[{i}], idx)" if isinstance(t, nt.BaseNamedTuple)
+        f"take_tree(tree[{i}], idx)"
+        if isinstance(t, nt.BaseNamedTuple)
         else f"take(tree[{i}], idx)"
         for i, t in enumerate(tree)
     )
@@ -240,6 +241,31 @@ def _cond(pred, true_fn, false_fn, args):
         if pred:
             return on_true(args)
         return on_false(args)
+
+    return impl
+
+
+def while_loop(cond_fn, body_fn, carry, args):  # pragma: no cover - replaced by the overload
+    """``while cond_fn(carry, args): carry = body_fn(carry, args)``; returns ``carry``.
+
+    ``cond_fn`` and ``body_fn`` are module-level portable functions; everything they need
+    besides the carry comes in ``args``; ``body_fn`` returns a carry of the same types. As
+    for :func:`cond`, an overload inlined into its caller calls the two functions as
+    constants, so a caller whose body allocates arrays stays cacheable on disk.
+    """
+    raise NotImplementedError
+
+
+@overload(while_loop, inline="always")
+def _while_loop(cond_fn, body_fn, carry, args):
+    if not (isinstance(cond_fn, nt.Dispatcher) and isinstance(body_fn, nt.Dispatcher)):
+        return None
+    keep_going, body = cond_fn.dispatcher, body_fn.dispatcher
+
+    def impl(cond_fn, body_fn, carry, args):
+        while keep_going(carry, args):
+            carry = body(carry, args)
+        return carry
 
     return impl
 

@@ -11,6 +11,7 @@ import numpy as np
 
 name = "numpy"
 
+
 def all_finite(x):
     return bool(np.all(np.isfinite(x)))
 
@@ -65,6 +66,12 @@ def index_tree(tree, i):
 
 def cond(pred, true_fn, false_fn, args):
     return true_fn(args) if pred else false_fn(args)
+
+
+def while_loop(cond_fn, body_fn, carry, args):
+    while cond_fn(carry, args):
+        carry = body_fn(carry, args)
+    return carry
 
 
 # -- the target's capabilities, and the table ---------------------------------------------------

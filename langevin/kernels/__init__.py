@@ -10,6 +10,7 @@ from langevin.kernels.hmc import HMC
 from langevin.kernels.kinetic import KineticLangevin
 from langevin.kernels.kinetic_tuning import suggest_kinetic_parameters
 from langevin.kernels.mirror import BregmanMoreauMirrorLangevin, MirroredLangevin, MirrorLangevin
+from langevin.kernels.nuts import NUTS
 from langevin.kernels.overdamped import MALA, ULA
 from langevin.kernels.proximal import MYMALA, MYULA
 from langevin.kernels.sgmcmc import PSGLD, SGHMC, SGHMCCV, SGLD, SGLDCV, SGNHT, find_mode
@@ -26,6 +27,7 @@ __all__ = [
     "MYULA",
     "MirrorLangevin",
     "MirroredLangevin",
+    "NUTS",
     "PSGLD",
     "SGHMC",
     "SGHMCCV",

@@ -364,8 +364,11 @@ class FKCorrector(FeynmanKac):
             import jax.numpy as jnp
 
             normals = jnp.asarray(normals, self.dtype)
-        x, log_g = self._map(self._move, (particles.x, normals, self._coefficients[t - 1],
-                                          self._betas, self._scores), (0, 0, None, None, None))
+        x, log_g = self._map(
+            self._move,
+            (particles.x, normals, self._coefficients[t - 1], self._betas, self._scores),
+            (0, 0, None, None, None),
+        )
         return FKCParticles(x, log_g)
 
     def logG(self, t: int, previous, particles: FKCParticles, log_weights):
