@@ -55,11 +55,18 @@ print("returned", tr.draws.shape[1], bool(np.isfinite(tr.draws).all()), tr.inter
 """
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after(delay: float, chains: int, kernel: str, warm: bool):
     """(exit code, output, seconds from the signal to the end) of a run sent SIGINT."""
     proc = subprocess.Popen(
         [sys.executable, "-c", _INTERRUPTED, str(chains), kernel, str(int(warm))],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # as in a terminal: a shell script's background job (CI runs its jobs so) starts
+        # with SIGINT ignored, and Python then keeps it ignored in the child
+        preexec_fn=_sigint_as_in_a_terminal,
     )  # fmt: skip
     try:
         before = []
