@@ -319,8 +319,12 @@ def check_nuts_gaussian(make, backend, seed, draws=2000, warmup=1000, **kernel_a
     stats_ = trace.sample_stats
     assert trace.diverged == {} and not stats_["diverging"].any()
     assert np.all(stats_["tree_depth"] <= 10) and np.all(stats_["n_grad"] <= 1023)
-    # dual averaging aims at 0.8; sampling uses the averaged (smaller) step
-    assert 0.7 < stats_["acceptance_rate"].mean() < 0.99
+    # dual averaging aims at 0.8; sampling uses the averaged (smaller) step. With the
+    # minimal-norm integrator a Gaussian's acceptance stays near 1 up to the stability limit,
+    # where it falls off a cliff: the averaged step sits below it, at up to 0.99+ (seed 23)
+    assert stats_["acceptance_rate"].mean() > 0.7
+    if kernel_args.get("integrator", "leapfrog") == "leapfrog":
+        assert stats_["acceptance_rate"].mean() < 0.99
     assert_z_ok(moment_z_scores(np.asarray(trace.draws, dtype=np.float64), mean, cov))
     return trace
 
