@@ -174,7 +174,7 @@ def _build_runner(kernel_cls, adaptation_cls, build_target, spec):
             offset = start - first_block * length
             first = block(first_block)
 
-            def within():  # the chunk lies in one block (the driver aligns chunks so)
+            def within():  # the chunk lies in one block, from row `offset` on
                 return jax.tree_util.tree_map(lambda a: jnp.roll(a, -offset, axis=0), first)
 
             def spanning():
@@ -184,7 +184,11 @@ def _build_runner(kernel_cls, adaptation_cls, build_target, spec):
                     lambda a: jax.lax.dynamic_slice_in_dim(a, offset, length, axis=0), both
                 )
 
-            noise = jax.lax.cond(offset + n_steps <= length, within, spanning)
+            def unaligned():
+                return jax.lax.cond(offset + n_steps <= length, within, spanning)
+
+            # aligned (the usual chunk): the block as drawn, no copy
+            noise = jax.lax.cond(offset == 0, lambda: first, unaligned)
         info_shape = jax.eval_shape(
             lambda: batched_step(state, jax.tree_util.tree_map(lambda a: a[0], noise),
                                  step_size, params, adapt, ad, ad_params, target)[2]

@@ -169,24 +169,37 @@ def hmc_step(state, noise, step_size, params, target):
     return xp.select_tree(accepted, proposal, state), info
 
 
-def _check_inverse_mass(value) -> tuple[float, ...] | None:
+def _check_inverse_mass(owner: str, value) -> tuple[float, ...] | None:
     if value is None:
         return None
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
         raise TypeError(
-            f"HMC: inverse_mass must be a 1-D array of positive floats (the diagonal of M⁻¹) "
-            f"or None; got {value!r}"
+            f"{owner}: inverse_mass must be a 1-D array of positive floats (the diagonal of "
+            f"M⁻¹) or None; got {value!r}"
         ) from exc
     if arr.ndim != 1 or arr.shape[0] < 1:
         raise ValueError(
-            f"HMC: inverse_mass must be a 1-D array with one entry per coordinate (the "
+            f"{owner}: inverse_mass must be a 1-D array with one entry per coordinate (the "
             f"diagonal of M⁻¹); got shape {arr.shape}"
         )
     if not np.all(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(f"HMC: inverse_mass must be positive and finite; got {arr.tolist()}")
+        raise ValueError(f"{owner}: inverse_mass must be positive and finite; got {arr.tolist()}")
     return tuple(float(v) for v in arr)
+
+
+def check_hamiltonian_settings(kernel) -> None:
+    """Check and normalise what every Hamiltonian kernel (HMC, NUTS) shares: the diagonal
+    ``inverse_mass``, the ``integrator`` name and the ``divergence_threshold`` (frozen
+    dataclass fields, set in place); errors name the kernel."""
+    owner = kernel.name
+    object.__setattr__(kernel, "inverse_mass", _check_inverse_mass(owner, kernel.inverse_mass))
+    get_integrator(kernel.integrator)  # a ValueError listing the valid names
+    t = kernel.divergence_threshold
+    if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0:
+        raise ValueError(f"{owner}: divergence_threshold must be a positive float; got {t!r}")
+    object.__setattr__(kernel, "divergence_threshold", float(t))
 
 
 @dataclass(frozen=True)
@@ -242,12 +255,7 @@ class HMC(Kernel):
         if n < 1:
             raise ValueError(f"HMC: n_leapfrog must be an int >= 1; got {n}")
         object.__setattr__(self, "n_leapfrog", int(n))
-        object.__setattr__(self, "inverse_mass", _check_inverse_mass(self.inverse_mass))
-        get_integrator(self.integrator)  # a ValueError listing the valid names
-        t = self.divergence_threshold
-        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0:
-            raise ValueError(f"HMC: divergence_threshold must be a positive float; got {t!r}")
-        object.__setattr__(self, "divergence_threshold", float(t))
+        check_hamiltonian_settings(self)
 
     def divergent_transition(self) -> str:
         return (f"energy error above divergence_threshold={self.divergence_threshold:g} or "

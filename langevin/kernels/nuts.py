@@ -110,7 +110,7 @@ from langevin.kernels.base import (
     Vector,
     init_gradient_state,
 )
-from langevin.kernels.hmc import _check_inverse_mass
+from langevin.kernels.hmc import check_hamiltonian_settings
 from langevin.kernels.integrators import get_integrator, padded_coefficients
 
 __all__ = ["NUTS", "NUTSInfo", "NUTSNoise", "NUTSParams", "MAX_TREE_DEPTH"]
@@ -523,16 +523,7 @@ class NUTS(Kernel):
         if not 1 <= depth <= MAX_TREE_DEPTH:
             raise ValueError(f"NUTS: max_depth must be in 1..{MAX_TREE_DEPTH}; got {depth}")
         object.__setattr__(self, "max_depth", int(depth))
-        try:
-            inverse_mass = _check_inverse_mass(self.inverse_mass)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(str(exc).replace("HMC:", "NUTS:", 1)) from None
-        object.__setattr__(self, "inverse_mass", inverse_mass)
-        get_integrator(self.integrator)  # a ValueError listing the valid names
-        t = self.divergence_threshold
-        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0:
-            raise ValueError(f"NUTS: divergence_threshold must be a positive float; got {t!r}")
-        object.__setattr__(self, "divergence_threshold", float(t))
+        check_hamiltonian_settings(self)
 
     def divergent_transition(self) -> str:
         return (f"energy error above divergence_threshold={self.divergence_threshold:g} or "
