@@ -553,3 +553,25 @@ def test_gp_regr_numba_far_tails_give_zero_density_not_an_exception(z):
     value, grad = target.numba_value_and_grad(np.array(z), target.numba_data)
     assert value == -np.inf
     assert grad.shape == (3,)
+
+
+def test_rand_hie_design_is_the_shipped_data_as_documented():
+    """20 190 rows, an intercept then 9 standardised covariates, and the 'any visit' label."""
+    import gzip
+    import hashlib
+
+    from langevin.targets import rand_hie_design
+    from langevin.targets.logistic import _RAND_HIE_DIR
+
+    raw = gzip.decompress((_RAND_HIE_DIR / "randhie.csv.gz").read_bytes())
+    # the file is statsmodels' copy, unchanged (the README states this hash)
+    assert hashlib.sha256(raw).hexdigest() == (
+        "9f6c87d05aef087a82cc4465310c8cd3f38327be6eafa43bd81fb98c4f3d088c"
+    )
+    X, y = rand_hie_design()
+    assert X.shape == (20190, 10) and y.shape == (20190,)
+    np.testing.assert_array_equal(X[:, 0], 1.0)
+    np.testing.assert_allclose(X[:, 1:].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(X[:, 1:].std(axis=0), 1.0, rtol=1e-12)
+    assert set(np.unique(y)) == {0.0, 1.0}
+    assert abs(y.mean() - 0.6876) < 1e-4  # 13 882 of 20 190 rows saw a doctor

@@ -8,6 +8,8 @@ reference from outside the project (``target.reference``):
 * :func:`gaussian_mixture`: exact mean and covariance;
 * :func:`logistic_regression`, :func:`synthetic_logistic_regression`,
   :func:`breast_cancer_logistic_regression`: the last with a long BlackJAX NUTS reference;
+  :func:`rand_hie_design` (20 190 rows of the RAND Health Insurance Experiment, for the
+  data-scale samplers);
 * :func:`posteriordb` (:func:`earnings_logearn_interaction_z`, :func:`arK`,
   :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`): posteriordb reference draws
   and exact quadrature moments.
@@ -42,6 +44,7 @@ from .lasso import bayesian_lasso, diabetes_lasso
 from .logistic import (
     breast_cancer_logistic_regression,
     logistic_regression,
+    rand_hie_design,
     synthetic_logistic_regression,
 )
 from .mixture import gaussian_mixture
@@ -63,6 +66,7 @@ __all__ = [
     "logistic_regression",
     "synthetic_logistic_regression",
     "breast_cancer_logistic_regression",
+    "rand_hie_design",
     "posteriordb",
     "earnings_logearn_interaction_z",
     "arK",

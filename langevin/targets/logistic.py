@@ -32,9 +32,11 @@ __all__ = [
     "logistic_regression",
     "synthetic_logistic_regression",
     "breast_cancer_logistic_regression",
+    "rand_hie_design",
 ]
 
 _DATA_DIR = Path(__file__).parent / "data" / "breast_cancer"
+_RAND_HIE_DIR = Path(__file__).parent / "data" / "rand_hie"
 
 
 @numba.njit(cache=True)
@@ -236,3 +238,35 @@ def breast_cancer_logistic_regression() -> Target:
     return logistic_regression(
         X, y, 1.0, name="breast_cancer_logistic_regression", intercept=True, reference=reference
     )
+
+
+RAND_HIE_COLUMNS = (
+    "intercept", "lncoins", "idp", "lpi", "fmde", "physlm", "disea", "hlthg", "hlthf", "hlthp",
+)
+
+
+def rand_hie_design() -> tuple[np.ndarray, np.ndarray]:
+    """The RAND Health Insurance Experiment as a logistic-regression design (20 190 × 10).
+
+    Data: the RAND HIE extract distributed with statsmodels (public domain; Cameron &
+    Trivedi 2005, *Microeconometrics*; see ``data/rand_hie/README.md``). The label is 1 when
+    the person saw a doctor at least once in the year (``mdvis > 0``, 69 % of rows). The
+    design is an intercept followed by the 9 covariates standardised to mean 0 and population
+    sd 1 (``RAND_HIE_COLUMNS`` names them), so that one prior scale suits every coefficient.
+
+    It is the project's real data set of more than 5000 rows, for the data-scale samplers
+    (minibatch SG-MCMC, federated clients). Build a target with
+    :func:`langevin.targets.logistic_regression` (full data) or
+    :func:`langevin.targets.logistic_regression_data` (minibatches).
+
+    Example:
+        >>> X, y = rand_hie_design()
+        >>> X.shape, y.shape
+        ((20190, 10), (20190,))
+    """
+    table = np.loadtxt(_RAND_HIE_DIR / "randhie.csv.gz", delimiter=",", skiprows=1)
+    y = (table[:, 0] > 0.0).astype(np.float64)
+    features = table[:, 1:]
+    standardised = (features - features.mean(axis=0)) / features.std(axis=0)
+    X = np.concatenate([np.ones((table.shape[0], 1)), standardised], axis=1)
+    return np.ascontiguousarray(X), y
