@@ -14,6 +14,10 @@ reference from outside the project (``target.reference``):
   :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`): posteriordb reference draws
   and exact quadrature moments.
 
+A small Bayesian neural network: :func:`mlp_classifier_data` (a one-hidden-layer softmax
+classifier as a data target, Numba back-propagation and JAX) and :func:`digits_data`
+(scikit-learn's digits, split); :mod:`.neural`.
+
 Composite and constrained targets: :func:`composite` (f + a penalty g of
 :mod:`langevin.proximal`, for MYULA/MYMALA and the Bregman kernels), :func:`flat`,
 :func:`bayesian_lasso`/:func:`diabetes_lasso` (with a Park & Casella Gibbs reference),
@@ -48,6 +52,7 @@ from .logistic import (
     synthetic_logistic_regression,
 )
 from .mixture import gaussian_mixture
+from .neural import digits_data, mlp_classifier_data
 from .posteriordb_models import (
     arK,
     earnings_logearn_interaction_z,
@@ -83,4 +88,6 @@ __all__ = [
     "data_target",
     "linear_regression_data",
     "logistic_regression_data",
+    "mlp_classifier_data",
+    "digits_data",
 ]

@@ -108,7 +108,7 @@ def _as_data_tuple(data: Any, argname: str) -> tuple[np.ndarray, ...]:
             a = np.ascontiguousarray(a, dtype=np.float64)
         else:
             raise TypeError(f"{argname}[{k}] must hold numbers; got dtype {a.dtype}")
-        if not np.all(np.isfinite(a)):
+        if not _all_finite(a):
             raise ValueError(f"{argname}[{k}] must be finite (no NaN or inf)")
         out.append(a)
     n = out[0].shape[0]
@@ -181,10 +181,12 @@ class DataTarget(Target):
     # -- the JAX form: data as a traced argument --------------------------------------------
     def _jax_form(self) -> TargetForm:
         import jax
-        import jax.numpy as jnp
 
         functions = _jax_wrappers(self._jax_given)
-        data = jax.tree_util.tree_map(jnp.asarray, self._jax_data_np)
+        # device_put: one copy owned by the device. jnp.asarray aliases the NumPy buffer on
+        # the CPU, and the first compiled call then copied it again: a transient second
+        # copy of the whole data set (7.4 GB above the arrays at 10⁷ × 50 instead of 3.7).
+        data = jax.tree_util.tree_map(jax.device_put, self._jax_data_np)
         return TargetForm(
             key=("jax", functions),
             data=data,
@@ -595,9 +597,15 @@ def _check_design(X, y):
         raise ValueError(f"X must be a non-empty 2-D array (n, p); got shape {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X; got {y.shape}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+    if not (_all_finite(X) and _all_finite(y)):
         raise ValueError("X and y must be finite (no NaN or inf)")
     return np.ascontiguousarray(X), np.ascontiguousarray(y)
+
+
+def _all_finite(a: np.ndarray, rows: int = 65536) -> bool:
+    """``np.all(np.isfinite(a))`` in blocks of rows: no boolean temporary the size of a
+    10⁷-row data set (500 MB for 10⁷ × 50)."""
+    return all(bool(np.isfinite(a[lo : lo + rows]).all()) for lo in range(0, len(a), rows))
 
 
 def linear_regression_data(
@@ -649,18 +657,31 @@ def linear_regression_data(
 
 
 # -- built-in: logistic regression -------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def _logistic_loglik(beta, idx, data):
-    """``Σ_{i∈idx} [y_i η_i − log(1 + e^{η_i})]``, ``η_i = x_iᵀβ``, and its gradient."""
+    """``Σ_{i∈idx} [y_i η_i − log(1 + e^{η_i})]``, ``η_i = x_iᵀβ``, and its gradient.
+
+    Two passes over the batch: first every ``η_i`` (the rows' loads do not depend on each
+    other, so the CPU overlaps their cache misses — a random minibatch of a large data set
+    is latency-bound), then the values and the gradient from rows now in cache.
+    ``fastmath`` allows only reassociation and fused multiply-adds (vectorised dot
+    products; round-off changes at 1e-16), not the no-NaN/no-inf assumptions that would
+    hide a diverging chain."""
     X, y, _ = data
     d = beta.shape[0]
-    value = 0.0
-    grad = np.zeros(d)
-    for k in range(idx.shape[0]):
+    b = idx.shape[0]
+    eta = np.empty(b)
+    for k in range(b):
         i = idx[k]
         t = 0.0
         for j in range(d):
             t += X[i, j] * beta[j]
+        eta[k] = t
+    value = 0.0
+    grad = np.zeros(d)
+    for k in range(b):
+        i = idx[k]
+        t = eta[k]
         if t > 0.0:
             e = math.exp(-t)
             value += y[i] * t - (t + math.log1p(e))
