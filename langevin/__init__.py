@@ -7,7 +7,7 @@ Quick start::
     print(trace.summary())
 """
 
-from langevin import convergence, diagnostics, kernels, proximal, smc, targets
+from langevin import convergence, diagnostics, federated, kernels, proximal, smc, targets
 from langevin.checkpoint import resume
 from langevin.driver import (
     DivergenceWarning,
@@ -36,6 +36,7 @@ __all__ = [
     "Trace",
     "convergence",
     "diagnostics",
+    "federated",
     "kernels",
     "load",
     "proximal",
