@@ -284,6 +284,18 @@ class Target:
 
         return from_numpyro(model, *args, seed=seed, name=name, **kwargs)
 
+    @classmethod
+    def from_pymc(cls, model: Any, *, name: str | None = None) -> Target:
+        """A PyMC model on its unconstrained space, for ``backend="numba"`` and ``"jax"``
+        (see :func:`langevin.targets.interop.from_pymc`; ``pip install "langevin[pymc]"``).
+
+        PyTensor compiles the model's log-density (Jacobians included) to Numba and to JAX;
+        ``trace.to_arviz(constrained=True)`` shows every free random variable and
+        deterministic on its support."""
+        from langevin.targets.interop import from_pymc
+
+        return from_pymc(model, name=name)
+
     # -- capabilities ---------------------------------------------------------------------
     def capabilities(self, backend: str) -> frozenset[str]:
         """The capabilities this target provides on ``backend``, derived ones included."""
