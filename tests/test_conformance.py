@@ -366,3 +366,21 @@ def test_unknown_noise_kind_is_refused_on_both_backends():
     for be in (numba_backend, jax_backend):
         with pytest.raises(TypeError, match="batch.*not a noise kind"):
             be.prepare(Bad(1.0), langevin.targets.gaussian(3), 3, np.float64)
+
+
+def test_the_hashed_floyd_step_gives_floyd_s_indices():
+    """The Numba drawer's O(size) membership test picks exactly what Floyd's O(size²) loop
+    picks, for every draw (small n forces many clashes; large n almost none)."""
+    import numba
+
+    from langevin.spec import floyd_indices, floyd_indices_hashed
+
+    hashed = numba.njit(floyd_indices_hashed)
+    rng = np.random.default_rng(5)
+    for n, size in [(5, 5), (10, 7), (64, 33), (1000, 100), (10**7, 500)]:
+        for _ in range(200):
+            t = np.array([rng.integers(0, n - size + k + 1) for k in range(size)])
+            expected = floyd_indices(t, n)
+            np.testing.assert_array_equal(floyd_indices_hashed(t, n), expected)
+            np.testing.assert_array_equal(hashed(t, n), expected)
+            assert len(set(expected.tolist())) == size
