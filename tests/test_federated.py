@@ -18,8 +18,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-import scipy.linalg
 
+from benchmarks.federated_bounds import fald_round_law, linreg_clients
+from benchmarks.federated_bounds import main as federated_bounds_main
 from langevin.federated import (
     DSGLD,
     FALD,
@@ -31,7 +32,7 @@ from langevin.federated import (
     split,
 )
 from langevin.targets.base import Reference
-from langevin.targets.data_targets import DataTarget, linear_regression_data
+from langevin.targets.data_targets import DataTarget
 from tests.stats_helpers import assert_z_ok, moment_z_scores
 
 C = 8
@@ -154,42 +155,9 @@ def dsgld_law(Z, labels, prec0, h, b, K):
     return m, second - np.outer(m, m)
 
 
-def linreg_clients(seed: int = 11, n: int = 400, dim: int = 2):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, dim))
-    y = X @ np.array([1.0, -0.5]) + rng.normal(size=n)
-    target = linear_regression_data(X, y, noise_sd=1.0, prior_sd=1.0)
-    parts = partition_sorted(X[:, 0], C, sizes=[1, 2, 3, 4, 4, 3, 2, 1])
-    return target, split(target, parts), X, y, parts
-
-
-def fald_law(X, y, parts, h, K, rho, prec0=1.0):
-    """FA-LD with full-shard gradients and full participation on conjugate linear
-    regression: from the shared state x each client runs β_c = M_c^K x + Σ_j M_c^j h u_c +
-    noise, with M_c = I − h(τ0 I + X_cᵀX_c/p_c), u_c = X_cᵀy_c/p_c; the server averages
-    x' = Σ_c p_c β_c = F x + f + ε. Stationary mean (I − F)⁻¹f, covariance the solution of
-    S = F S Fᵀ + Cov(ε) (a discrete Lyapunov equation)."""
-    d = X.shape[1]
-    N = X.shape[0]
-    p = np.array([len(q) for q in parts]) / N
-    Ms, us = [], []
-    for c, q in enumerate(parts):
-        Xc, yc = X[q], y[q]
-        Ms.append(np.eye(d) - h * (prec0 * np.eye(d) + Xc.T @ Xc / p[c]))
-        us.append(Xc.T @ yc / p[c])
-    powers = [[np.linalg.matrix_power(M, j) for j in range(K + 1)] for M in Ms]
-    F = sum(p[c] * powers[c][K] for c in range(C))
-    f = sum(p[c] * sum(powers[c][j] for j in range(K)) @ (h * us[c]) for c in range(C))
-    Q = np.zeros((d, d))
-    for j in range(K):
-        # Deng et al. eq. (7): own noise √(2h(1 − ρ²)/p_c) ξ_c, shared √(2hρ²) ζ
-        own = sum(p[c] ** 2 * (1 - rho**2) / p[c] * powers[c][j] @ powers[c][j].T
-                  for c in range(C))  # fmt: skip
-        avg = sum(p[c] * powers[c][j] for c in range(C))
-        Q += 2 * h * (own + rho**2 * avg @ avg.T)
-    mean = np.linalg.solve(np.eye(d) - F, f)
-    cov = scipy.linalg.solve_discrete_lyapunov(F, Q)
-    return mean, 0.5 * (cov + cov.T)
+# the conjugate linear-regression clients and FA-LD's closed-form round law live with the
+# benchmark that tabulates them against Deng et al.'s bound
+fald_law = fald_round_law
 
 
 # -- exact identities ----------
@@ -341,6 +309,19 @@ def test_fald_stationary_law_matches_the_round_lyapunov_solution(K, noise):
                              seed=30 + K, progress=False,
                              initial_position=target.reference.mean)  # fmt: skip
     assert_z_ok(moment_z_scores(trace.draws, mean, cov))
+
+
+def test_bounds_benchmark_tiny_run_and_the_bound_holds(tmp_path):
+    """The bound table's smoke run: the Monte Carlo W2 agrees with the closed form's, and
+    Deng et al.'s bound is above both (it is an upper bound; a wrong constant or closed form
+    that broke it would show here)."""
+    rows = federated_bounds_main(["--tiny", "--out", str(tmp_path)])
+    assert (tmp_path / "federated_bounds_tiny.md").exists()
+    for r in rows:
+        assert r["step_ok"] and r["bound"] >= r["w2_exact"]
+        # 4 chains × 200 rounds: the Gaussian fit's own W2 noise is a few 1e-3
+        assert abs(r["w2_monte_carlo"] - r["w2_exact"]) < 0.01
+    assert rows[1]["w2_exact"] > 2 * rows[0]["w2_exact"]  # K = 4 drifts more than K = 1
 
 
 # -- the trace and its statistics ----------
