@@ -181,6 +181,7 @@ def sample(
     store: str | os.PathLike | None = None,
     store_dtype: Any = None,
     keep: Any = None,
+    mesh: Any = None,
 ) -> Trace:
     """Sample ``target`` with ``kernel``: warm-up (step-size adaptation), then draws.
 
@@ -237,6 +238,18 @@ def sample(
         keep: the coordinates to keep: parameter names (whole blocks, e.g.
             ``["beta", "sigma"]``) or flat coordinate indices; default all. The chains move
             in every coordinate; only the kept ones are stored (the trace's names follow).
+        mesh: JAX only: a one-axis :class:`jax.sharding.Mesh` (e.g.
+            ``jax.make_mesh((len(jax.devices()),), ("chains",))``) to split the chains over
+            its devices: the chain axis of the state, the keys, the step sizes and the
+            per-chain parameters is placed with ``NamedSharding(mesh, PartitionSpec(axis))``
+            and each device runs its own ``chains / mesh.size`` chains (``chains`` must be a
+            multiple of the number of devices). Each chain draws its noise from its own key
+            whatever device it is on and nothing is reduced across chains, so the draws are
+            those of the run without ``mesh`` (same seed; see docs/scaling.md for the last
+            bit on CPUs). The draws are gathered to the host for the trace. Under
+            ``jax.distributed`` the mesh may span the devices of every process: each process
+            makes the same call, runs its devices' chains and gets the whole trace
+            (``checkpoint=`` and ``store=`` are refused there).
 
     Returns:
         A :class:`langevin.Trace`.
@@ -312,12 +325,15 @@ def sample(
             "checked=True applies to the Numba backend (JAX checks indices itself: out-of-range "
             "gathers are clamped; see jax.experimental.checkify for checked JAX code)"
         )
+    if mesh is not None:
+        _check_mesh(mesh, backend, chains)
     checkpoint = _check_path("checkpoint", checkpoint)
     store = _check_path("store", store)
     if checkpoint_every is not None:
         checkpoint_every = _check_count("checkpoint_every", checkpoint_every, 1)
         if checkpoint is None:
             raise ValueError("checkpoint_every is set but checkpoint (the file) is not")
+    _check_multiprocess(mesh, checkpoint, store)
     if store is not None and os.path.exists(store) and not os.path.isdir(store):
         raise ValueError(f"store must be a directory; {store!r} is a file")
     store_dtype = _check_store_dtype(store_dtype)
@@ -342,7 +358,36 @@ def sample(
         store_dtype=None if store_dtype is None else store_dtype.str, keep=keep,
     )  # fmt: skip
     return execute(target, kernel, settings, start, progress=progress, checkpoint=checkpoint,
-                   checkpoint_every=checkpoint_every)  # fmt: skip
+                   checkpoint_every=checkpoint_every, mesh=mesh)  # fmt: skip
+
+
+def _check_mesh(mesh, backend: str, chains: int) -> None:
+    """``mesh``: a one-axis JAX mesh of this process's devices whose size divides ``chains``."""
+    if backend != "jax":
+        raise ValueError(f"mesh= splits the chains over JAX devices: use backend='jax' "
+                         f"(got backend={backend!r})")  # fmt: skip
+    import jax
+
+    if not isinstance(mesh, jax.sharding.Mesh) or len(mesh.axis_names) != 1:
+        raise TypeError("mesh must be a one-axis jax.sharding.Mesh, e.g. "
+                        f"jax.make_mesh((n_devices,), ('chains',)); got {mesh!r}")  # fmt: skip
+    if chains % mesh.size:
+        raise ValueError(f"chains={chains} must be a multiple of the number of devices in mesh "
+                         f"({mesh.size}): each device runs the same number of chains")  # fmt: skip
+
+
+def _check_multiprocess(mesh, checkpoint, store) -> None:
+    """A mesh over several processes (``jax.distributed``): no checkpoint or store yet."""
+    if mesh is None:
+        return
+    import jax
+
+    if all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+        return
+    for name, value in (("checkpoint", checkpoint), ("store", store)):
+        if value is not None:
+            raise ValueError(f"{name}= is not supported with a mesh over several processes "
+                             "(each gets the whole trace: save it from process 0)")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -460,7 +505,7 @@ class Run:
     (what a checkpoint stores and :func:`langevin.resume` restores)."""
 
     def __init__(self, target: Target, kernel: Kernel, settings: RunSettings,
-                 start: np.ndarray, reopen_store: bool = False) -> None:  # fmt: skip
+                 start: np.ndarray, reopen_store: bool = False, mesh=None) -> None:  # fmt: skip
         self.settings, self.kernel, self.start = settings, kernel, start
         chains, dim = start.shape
         self.dim = dim
@@ -480,11 +525,16 @@ class Run:
         if settings.backend == "numba":  # the first call may compile the user's functions
             health.probe_numba_target(target, start[0])
         adaptation_cls = type(self.step_adaptation) if self.step_adaptation else None
-        self.prepared = be.prepare(kernel, target, dim, dtype, adaptation_cls)
-        self.sources = be.noise_sources(noise_ss, chains)
+        if mesh is None:
+            self.prepared = be.prepare(kernel, target, dim, dtype, adaptation_cls)
+            self.sources = be.noise_sources(noise_ss, chains)
+        else:  # the chains' keys live with their chains (JAX only)
+            self.prepared = be.prepare(kernel, target, dim, dtype, adaptation_cls, mesh=mesh)
+            self.sources = be.place_members(be.noise_sources(noise_ss, chains),
+                                            self.prepared.mesh)  # fmt: skip
         self.state = be.init(self.prepared, start, params, None,
                              be.noise_sources(init_noise_ss, chains))  # fmt: skip
-        _check_initial_state(self.state, chains)
+        _check_initial_state(self.state if mesh is None else be.to_host(self.state), chains)
 
         self.adapting = settings.warmup > 0 and self.step_adaptation is not None
         self.step_size = np.full(chains, float(kernel.step_size))
@@ -656,7 +706,9 @@ class Run:
 
     def generator_states(self) -> list | None:
         """Each chain's generator state (Numba), None where the noise is keyed (JAX)."""
-        if not all(isinstance(g, np.random.Generator) for g in self.sources):
+        if not isinstance(self.sources, (list, tuple)) or not all(
+            isinstance(g, np.random.Generator) for g in self.sources
+        ):  # JAX's keys (which may live on other processes' devices) are not iterated
             return None
         return [g.bit_generator.state for g in self.sources]
 
@@ -713,10 +765,12 @@ def execute(
     restore=None,
     draws: int | None = None,
     reopen_store: bool = False,
+    mesh=None,
 ) -> Trace:
-    """Compile, initialise (or restore from a checkpoint), run and report."""
+    """Compile, initialise (or restore from a checkpoint), run and report (the chains split
+    over ``mesh``'s devices when one is given; JAX only)."""
     with deferred_interrupts() as interrupts:
-        run = Run(target, kernel, settings, start, reopen_store)
+        run = Run(target, kernel, settings, start, reopen_store, mesh)
         if restore is not None:
             restore(run)
         if draws is not None:

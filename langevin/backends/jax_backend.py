@@ -37,7 +37,7 @@ from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 __all__ = [
     "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
     "broadcast_params", "noise_sources", "default_float", "canonical_float", "first_chunk",
-    "aligned_chunks", "next_chunk", "map_members",
+    "aligned_chunks", "next_chunk", "map_members", "member_mesh", "place_members", "to_host",
 ]  # fmt: skip
 
 name = "jax"
@@ -56,6 +56,10 @@ class Prepared(NamedTuple):
     dim: int
     dtype: Any
     adaptation_cls: type
+    #: a one-axis mesh the member axis is sharded over (None: one device, the usual path)
+    mesh: Any = None
+    #: the target's data replicated on every device of ``mesh`` (None without a mesh)
+    data: Any = None
 
 
 # -- the target's JAX form ----------------------------------------------------------------------
@@ -225,8 +229,14 @@ def _build_init(kernel_cls, build_target):
     return jax.jit(init_all)
 
 
-def prepare(kernel, target, dim: int, dtype, adaptation_cls: type | None = None) -> Prepared:
-    """Check that ``kernel`` and ``target`` can run here; fetch (or build) the jitted runner."""
+def prepare(kernel, target, dim: int, dtype, adaptation_cls: type | None = None,
+            mesh=None) -> Prepared:  # fmt: skip
+    """Check that ``kernel`` and ``target`` can run here; fetch (or build) the jitted runner.
+
+    With ``mesh`` (a one-axis :class:`jax.sharding.Mesh`), :func:`init` and :func:`run` place
+    the member axis of every batched argument on its devices (:func:`place_members`) and the
+    same jitted runner runs each device's members there: a member's noise comes from its own
+    key whatever device it is on, so the draws are those of one device."""
     check_kernel_and_target(kernel, target, name)
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -243,7 +253,113 @@ def prepare(kernel, target, dim: int, dtype, adaptation_cls: type | None = None)
         while len(_RUNNERS) > _MAX_RUNNERS:
             _RUNNERS.popitem(last=False)
     runner, init_fn = _RUNNERS[key]
-    return Prepared(kernel, form, runner, init_fn, dim, dtype, adaptation_cls)
+    if mesh is None:
+        return Prepared(kernel, form, runner, init_fn, dim, dtype, adaptation_cls)
+    mesh = member_mesh(mesh)
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    everywhere = NamedSharding(mesh, PartitionSpec())
+    if everywhere.is_fully_addressable:
+        data = jax.device_put(form.data, everywhere)
+    else:  # several processes, each with the whole data: each places its own copies
+        data = jax.tree_util.tree_map(lambda a: _everywhere(np.asarray(a), everywhere),
+                                      form.data)  # fmt: skip
+    runner = _sharded_runner(runner, mesh)
+    return Prepared(kernel, form, runner, init_fn, dim, dtype, adaptation_cls, mesh, data)
+
+
+def _everywhere(host: np.ndarray, sharding):
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+_SHARDED: OrderedDict = OrderedDict()
+
+
+def _sharded_runner(runner, mesh):
+    """The chunk runner run by every device of ``mesh`` on its own block of members
+    (``shard_map``): the same compiled loop as one device's, on fewer members, with no
+    communication at all (under plain ``jit`` a per-member trip count, HMC's, would make XLA
+    agree on the longest loop across devices at every step). Called like the runner."""
+    key = (runner, mesh.devices.tobytes(), mesh.axis_names)
+    if key in _SHARDED:
+        return _SHARDED[key]
+    from jax.sharding import PartitionSpec
+
+    axis = mesh.axis_names[0]
+    member, step_major, replicated = PartitionSpec(axis), PartitionSpec(None, axis), PartitionSpec()
+    compiled: dict = {}
+
+    def call(state, ad, source, start, n_steps, h, params, adapt, ad_params, data, *, length,
+             explicit):  # fmt: skip
+        if (length, explicit) not in compiled:
+
+            def local(state, ad, source, start, n_steps, h, params, adapt, ad_params, data):
+                return runner(state, ad, source, start, n_steps, h, params, adapt, ad_params,
+                              data, length=length, explicit=explicit)  # fmt: skip
+
+            compiled[length, explicit] = jax.jit(jax.shard_map(
+                local, mesh=mesh,
+                in_specs=(member, member, member, replicated, replicated, member, member,
+                          replicated, replicated, replicated),
+                out_specs=(member, member, step_major), check_vma=False,
+            ))  # fmt: skip
+        return compiled[length, explicit](state, ad, source, start, n_steps, h, params, adapt,
+                                          ad_params, data)  # fmt: skip
+
+    _SHARDED[key] = call
+    while len(_SHARDED) > _MAX_RUNNERS:
+        _SHARDED.popitem(last=False)
+    return call
+
+
+def member_mesh(mesh):
+    """``mesh`` with automatic (compiler-chosen) sharding of its axis: ``jax.make_mesh`` makes
+    explicit axes in recent JAX, under which ``vmap`` refuses the engine's unmapped target
+    functions; where each member lives is set by :func:`place_members` either way."""
+    auto = getattr(jax.sharding, "AxisType", None)
+    if auto is None or getattr(mesh, "axis_types", None) is None:
+        return mesh
+    return jax.sharding.Mesh(mesh.devices, mesh.axis_names,
+                             axis_types=(auto.Auto,) * len(mesh.axis_names))  # fmt: skip
+
+
+def place_members(tree, mesh):
+    """Every leaf of ``tree`` (leading member axis) split along that axis over ``mesh``'s
+    devices with ``NamedSharding(mesh, PartitionSpec(axis))``; a leaf already placed so is
+    not copied. Key arrays are placed like any other."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    axis = mesh.axis_names[0]
+
+    def put(a):
+        sharding = NamedSharding(mesh, PartitionSpec(axis, *[None] * (np.ndim(a) - 1)))
+        if isinstance(a, jax.Array) and (sharding.is_fully_addressable
+                                         or not a.is_fully_addressable):  # fmt: skip
+            return jax.device_put(a, sharding)  # no copy where it already is
+        if sharding.is_fully_addressable:
+            return jax.device_put(np.asarray(a), sharding)
+        # several processes, each holding the whole value: each places its own blocks
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(a)),
+                                            impl=jax.random.key_impl(a))  # fmt: skip
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def to_host(tree):
+    """NumPy copies of a tree of (possibly sharded) arrays, whole in every process: gathered
+    from the local devices, and from the other processes' devices under ``jax.distributed``."""
+
+    def get(a):
+        if not isinstance(a, jax.Array) or a.is_fully_addressable:
+            return np.asarray(a)
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+
+    return jax.tree_util.tree_map(get, tree)
 
 
 _MAPS: OrderedDict = OrderedDict()
@@ -303,15 +419,23 @@ def init(prepared: Prepared, positions, params=None, noise=None, keys=None):
     params = (broadcast_params(kernel.params(), members, prepared.dtype) if params is None
               else _tree_to(params, prepared.dtype))  # fmt: skip
     spec = kernel.init_noise(prepared.dim)
+    mesh = prepared.mesh
+    if mesh is not None:
+        x, params = place_members((x, params), mesh)
     if noise is None:
         if keys is None:
             keys = chain_keys(0, members)
+        if mesh is not None:
+            keys = place_members(keys, mesh)
         init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2**31 - 1))(keys)
         noise = jax.vmap(lambda k: _draw(spec, k, prepared.dtype, 1))(init_keys)
         noise = jax.tree_util.tree_map(lambda a: a[:, 0], noise)
     else:
         noise = _tree_to(noise, prepared.dtype)
-    return prepared.init(x, noise, params, prepared.form.data)
+        if mesh is not None:
+            noise = place_members(noise, mesh)
+    data = prepared.form.data if mesh is None else prepared.data
+    return prepared.init(x, noise, params, data)
 
 
 def chain_keys(seed: int, n_chains: int):
@@ -400,11 +524,17 @@ def run(
         if n_steps > length:
             raise ValueError(f"n_steps must be at most {length} per chunk; got {n_steps}")
         source = keys if keys is not None else rngs
+    data = prepared.form.data
+    if prepared.mesh is not None:  # each device runs its members (no copy if already there)
+        state, adaptation, h, params, source = place_members(
+            (state, adaptation, h, params, source), prepared.mesh)  # fmt: skip
+        data = prepared.data
     state, ad, (pos, lp, info) = prepared.runner(
         state, adaptation, source, jnp.asarray(start, jnp.int32), jnp.asarray(n_steps, jnp.int32),
-        h, params, jnp.asarray(adapt), ad_params, prepared.form.data, length=length,
-        explicit=explicit,
+        h, params, jnp.asarray(adapt), ad_params, data, length=length, explicit=explicit,
     )  # fmt: skip
+    if prepared.mesh is not None:  # every process gets every member's results
+        ad, pos, lp, info = to_host((ad, pos, lp, info))
     pos = np.asarray(pos)[:n_steps].swapaxes(0, 1).copy()
     lp = np.asarray(lp)[:n_steps].swapaxes(0, 1).copy()
     info = {k: np.asarray(v)[:n_steps].swapaxes(0, 1).copy() for k, v in info._asdict().items()}
