@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from langevin.federated import FALD, FSGLD, partition_sorted, sample_federated, split
 from langevin.targets.data_targets import linear_regression_data
+from tests.process_helpers import free_port, run_processes
 
-REPO = Path(__file__).resolve().parents[1]
 ALGORITHMS = {
     "fald": "FALD(1e-3, local_steps=3, batch_size=5, correlation=0.5, participation=3)",
     "fsgld": "FSGLD(1e-3, local_steps=3, batch_size=5)",
@@ -47,25 +44,6 @@ def _problem():
     scope: dict = {}
     exec(PROBLEM, scope)
     return scope["target"], scope["clients"]
-
-
-def _run(args, env, timeout):
-    """Run the worker scripts as processes; kill every one on a timeout or failure."""
-    procs = [subprocess.Popen(a, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for a in args]  # fmt: skip
-    outs = []
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=timeout)
-            outs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, out in zip(procs, outs):
-        assert p.returncode == 0, out[-3000:]
-    return outs
 
 
 def _env(devices: int) -> dict:
@@ -97,7 +75,7 @@ def test_clients_on_an_8_device_mesh_give_the_single_device_chain(tmp_path):
     script = tmp_path / "mesh_worker.py"
     script.write_text(f"ALGS = {ALGORITHMS!r}\n" + MESH_WORKER)
     result = tmp_path / "mesh.json"
-    _run([[sys.executable, str(script), str(result)]], _env(8), timeout=240)
+    run_processes([[sys.executable, str(script), str(result)]], _env(8), timeout=240)
     out = json.loads(result.read_text())
     for name in ALGORITHMS:
         assert out[name]["diff"] < 1e-12, name
@@ -129,19 +107,13 @@ PROCESS_WORKER = PROBLEM + textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_give_the_single_process_chain(tmp_path):
     script = tmp_path / "process_worker.py"
     script.write_text(f"ALGS = {ALGORITHMS!r}\n" + PROCESS_WORKER)
-    port = _free_port()
+    port = free_port()
     outs = [tmp_path / f"p{i}.npz" for i in range(2)]
-    _run([[sys.executable, str(script), str(i), str(port), str(outs[i])] for i in range(2)],
-         _env(4), timeout=240)  # fmt: skip
+    workers = [[sys.executable, str(script), str(i), str(port), str(outs[i])] for i in range(2)]
+    run_processes(workers, _env(4), timeout=240)
     target, clients = _problem()
     held = []
     for f in outs:

@@ -25,17 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import langevin
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.process_helpers import free_port, run_processes
 
 WORKER = textwrap.dedent("""
     import json, sys
@@ -111,31 +107,13 @@ def _env(devices: int) -> dict:
     return env
 
 
-def _run(args, env, timeout):
-    """Run the worker scripts as processes; kill every one on a timeout or failure."""
-    procs = [subprocess.Popen(a, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for a in args]  # fmt: skip
-    outs = []
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=timeout)
-            outs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, out in zip(procs, outs):
-        assert p.returncode == 0, out[-3000:]
-
-
 @pytest.fixture(scope="module")
 def mesh_results(tmp_path_factory):
     """Everything measured on the 8-device mesh, in one subprocess (killed on a timeout)."""
     tmp = tmp_path_factory.mktemp("sharded")
     script, result = tmp / "worker.py", tmp / "out.json"
     script.write_text(WORKER)
-    _run([[sys.executable, str(script), str(result), str(tmp / "reference.npz")]], _env(8),
+    run_processes([[sys.executable, str(script), str(result), str(tmp / "reference.npz")]], _env(8),
          timeout=300)  # fmt: skip
     out = json.loads(result.read_text())
     out["reference"] = str(tmp / "reference.npz")
@@ -225,21 +203,15 @@ PROCESS_WORKER = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_give_the_single_process_draws(tmp_path, mesh_results):
     import numpy as np
 
     script = tmp_path / "process_worker.py"
     script.write_text(PROCESS_WORKER)
-    port = _free_port()
+    port = free_port()
     outs = [tmp_path / f"p{i}.npz" for i in range(2)]
-    _run([[sys.executable, str(script), str(i), str(port), str(outs[i])] for i in range(2)],
-         _env(4), timeout=300)  # fmt: skip
+    workers = [[sys.executable, str(script), str(i), str(port), str(outs[i])] for i in range(2)]
+    run_processes(workers, _env(4), timeout=300)
     # the single-process, single-device run (the 8-device worker's run without mesh= on
     # the same problem, with the same CPU code; see the module's doc)
     ref = np.load(mesh_results["reference"])
