@@ -21,14 +21,20 @@ import pytest
 
 from langevin.federated import FALD, FSGLD, partition_sorted, sample_federated, split
 from langevin.targets.data_targets import linear_regression_data
-from tests.process_helpers import free_port, run_processes
+from tests.process_helpers import (
+    DEVICE_MESH_SOURCE,
+    device_mesh,
+    free_port,
+    needs_multiprocess_jax,
+    run_processes,
+)
 
 ALGORITHMS = {
     "fald": "FALD(1e-3, local_steps=3, batch_size=5, correlation=0.5, participation=3)",
     "fsgld": "FSGLD(1e-3, local_steps=3, batch_size=5)",
 }
 
-PROBLEM = textwrap.dedent("""
+PROBLEM = DEVICE_MESH_SOURCE + textwrap.dedent("""
     import numpy as np
     from langevin.federated import FALD, FSGLD, partition_sorted, sample_federated, split
     from langevin.targets.data_targets import linear_regression_data
@@ -58,7 +64,7 @@ MESH_WORKER = PROBLEM + textwrap.dedent("""
     import json, sys
     import jax
     assert len(jax.devices()) == 8
-    mesh = jax.make_mesh((8,), ("clients",))
+    mesh = device_mesh(8, "clients")
     out = {}
     for name, alg in ALGS.items():
         one = sample_federated(target, eval(alg), clients, rounds=200, seed=5, progress=False,
@@ -93,7 +99,7 @@ PROCESS_WORKER = PROBLEM + textwrap.dedent("""
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid,
                                initialization_timeout=60)
     from langevin.federated.driver import local_clients
-    mesh = jax.make_mesh((8,), ("clients",))
+    mesh = device_mesh(8, "clients")
     mine = local_clients(mesh, clients.n_clients)
     assert len(mine) == 4
     local = clients.subset(mine)   # this process never holds the other shards
@@ -107,6 +113,7 @@ PROCESS_WORKER = PROBLEM + textwrap.dedent("""
 """)
 
 
+@needs_multiprocess_jax
 def test_two_processes_give_the_single_process_chain(tmp_path):
     script = tmp_path / "process_worker.py"
     script.write_text(f"ALGS = {ALGORITHMS!r}\n" + PROCESS_WORKER)
@@ -126,11 +133,10 @@ def test_two_processes_give_the_single_process_chain(tmp_path):
 
 
 def test_local_clients_refuses_an_uneven_split():
-    import jax
 
     from langevin.federated.driver import local_clients
 
-    mesh = jax.make_mesh((1,), ("clients",))
+    mesh = device_mesh(1, "clients")
     assert local_clients(mesh, 3) == [0, 1, 2]
     target, clients = _problem()
     with pytest.raises(ValueError, match="not held"):

@@ -297,11 +297,11 @@ def _sharded_runner(runner, mesh):
                 return runner(state, ad, source, start, n_steps, h, params, adapt, ad_params,
                               data, length=length, explicit=explicit)  # fmt: skip
 
-            compiled[length, explicit] = jax.jit(jax.shard_map(
-                local, mesh=mesh,
+            compiled[length, explicit] = jax.jit(_shard_map(
+                local, mesh,
                 in_specs=(member, member, member, replicated, replicated, member, member,
                           replicated, replicated, replicated),
-                out_specs=(member, member, step_major), check_vma=False,
+                out_specs=(member, member, step_major),
             ))  # fmt: skip
         return compiled[length, explicit](state, ad, source, start, n_steps, h, params, adapt,
                                           ad_params, data)  # fmt: skip
@@ -310,6 +310,18 @@ def _sharded_runner(runner, mesh):
     while len(_SHARDED) > _MAX_RUNNERS:
         _SHARDED.popitem(last=False)
     return call
+
+
+def _shard_map(fn, mesh, in_specs, out_specs):
+    """``jax.shard_map`` without its replication checks (the runner's outputs are all
+    per-member); JAX before 0.6 has it as ``jax.experimental.shard_map.shard_map``, where
+    the check is named ``check_rep``."""
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
+                             check_vma=False)  # fmt: skip
+    from jax.experimental.shard_map import shard_map
+
+    return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
 def member_mesh(mesh):

@@ -424,19 +424,6 @@ def _jax_block_fn(prepared, K: int, mesh):
     return fn
 
 
-def _auto_mesh(mesh):
-    """The mesh with automatic (compiler-chosen) sharding of its axis: ``jax.make_mesh``
-    makes explicit axes in recent JAX, under which ``vmap`` refuses the engine's unmapped
-    target functions; the placement of the member axis is ours either way."""
-    import jax
-
-    auto = getattr(jax.sharding, "AxisType", None)
-    if auto is None or getattr(mesh, "axis_types", None) is None:
-        return mesh
-    return jax.sharding.Mesh(mesh.devices, mesh.axis_names,
-                             axis_types=(auto.Auto,) * len(mesh.axis_names))  # fmt: skip
-
-
 def _member_sharding(mesh, ndim: int, axis: int = 0):
     from jax.sharding import NamedSharding, PartitionSpec
 
@@ -638,11 +625,11 @@ def sample_federated(
         if surrogates is None:
             surrogates = _fit_everywhere(target, clients, backend)
         surrogates = surrogates.check(clients.n_clients, target.dim)
-    if mesh is not None:
-        mesh = _auto_mesh(mesh)
     if backend == "jax":
         from langevin.backends import jax_backend
 
+        if mesh is not None:
+            mesh = jax_backend.member_mesh(mesh)
         itemsize = np.dtype(jax_backend.default_float()).itemsize
     else:
         itemsize = 8
