@@ -159,6 +159,32 @@ def test_gradient_dtype_and_value_and_grad_arity_are_named():
         _run(langevin.Target.from_numba(value_and_grad=vg_one, dim=3))
 
 
+def test_the_start_probe_runs_once_per_target_and_data():
+    """The probe's pass over the data (0.5-0.9 s at 10^7 rows) is not repeated by every
+    sample() of the same target; new data (or a new dimension) is probed again."""
+    from langevin import health
+
+    calls = []
+
+    def value_and_grad(x, data):
+        calls.append(data)
+        return -0.5 * float(x @ x), -x
+
+    class Fake:  # the two attributes the probe reads
+        numba_functions = {"value_and_grad": value_and_grad}
+        data = (np.ones(3),)
+
+    target, x = Fake(), np.zeros(2)
+    health.probe_numba_target(target, x)
+    health.probe_numba_target(target, x)
+    assert len(calls) == 1
+    target.data = (np.ones(4),)
+    health.probe_numba_target(target, x)
+    health.probe_numba_target(target, np.zeros(3))
+    assert len(calls) == 3
+    assert health.probe_numba_target(Fake(), x) is None and len(calls) == 4
+
+
 def test_exception_at_the_start_names_the_function_and_point():
     @numba.njit
     def grad(x):
