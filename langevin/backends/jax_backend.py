@@ -422,6 +422,29 @@ def broadcast_params(params, members: int, dtype=None):
     )
 
 
+_INIT_DRAWS: OrderedDict = OrderedDict()
+
+
+def _init_noise_draw(spec, dtype):
+    """The jitted draw of the init noise from each member's key (its own stream: the key
+    folded with 2³¹ − 1). Jitted once per noise declaration and dtype: run eagerly, a loop in
+    a drawer (``Index``'s Floyd step is a ``fori_loop``) was traced and compiled again at
+    every ``init``, 0.5-0.9 s of every ``sample`` call."""
+    key = (spec, np.dtype(dtype).name)
+    if key in _INIT_DRAWS:
+        return _INIT_DRAWS[key]
+
+    def draw(keys):
+        init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2**31 - 1))(keys)
+        noise = jax.vmap(lambda k: _draw(spec, k, dtype, 1))(init_keys)
+        return jax.tree_util.tree_map(lambda a: a[:, 0], noise)
+
+    _INIT_DRAWS[key] = fn = jax.jit(draw)
+    while len(_INIT_DRAWS) > _MAX_RUNNERS:
+        _INIT_DRAWS.popitem(last=False)
+    return fn
+
+
 def init(prepared: Prepared, positions, params=None, noise=None, keys=None):
     """Batched initial state for positions ``(members, dim)``. Init noise (if the kernel
     declares any) comes from ``noise`` (arrays ``(members, ...)``) or ``keys``."""
@@ -439,9 +462,7 @@ def init(prepared: Prepared, positions, params=None, noise=None, keys=None):
             keys = chain_keys(0, members)
         if mesh is not None:
             keys = place_members(keys, mesh)
-        init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2**31 - 1))(keys)
-        noise = jax.vmap(lambda k: _draw(spec, k, prepared.dtype, 1))(init_keys)
-        noise = jax.tree_util.tree_map(lambda a: a[:, 0], noise)
+        noise = _init_noise_draw(spec, prepared.dtype)(keys)
     else:
         noise = _tree_to(noise, prepared.dtype)
         if mesh is not None:
