@@ -7,7 +7,19 @@ Quick start::
     print(trace.summary())
 """
 
-from langevin import convergence, diagnostics, federated, kernels, proximal, smc, targets
+from langevin import (
+    convergence,
+    diagnostics,
+    diffusion,
+    federated,
+    flows,
+    kernels,
+    lattice,
+    nn,
+    proximal,
+    smc,
+    targets,
+)
 from langevin.checkpoint import resume
 from langevin.driver import (
     DivergenceWarning,
@@ -36,9 +48,13 @@ __all__ = [
     "Trace",
     "convergence",
     "diagnostics",
+    "diffusion",
     "federated",
+    "flows",
     "kernels",
+    "lattice",
     "load",
+    "nn",
     "proximal",
     "resume",
     "sample",

@@ -171,8 +171,9 @@ def test_the_start_probe_runs_once_per_target_and_data():
         return -0.5 * float(x @ x), -x
 
     class Fake:  # the two attributes the probe reads
-        numba_functions = {"value_and_grad": value_and_grad}
-        data = (np.ones(3),)
+        def __init__(self):
+            self.numba_functions = {"value_and_grad": value_and_grad}
+            self.data = (np.ones(3),)
 
     target, x = Fake(), np.zeros(2)
     health.probe_numba_target(target, x)

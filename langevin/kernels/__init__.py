@@ -6,6 +6,7 @@ The conformance suite (``tests/test_conformance.py``) runs every kernel listed i
 
 from langevin.kernels.barker import Barker
 from langevin.kernels.base import Kernel
+from langevin.kernels.flow_mcmc import FlowProposal
 from langevin.kernels.hmc import HMC
 from langevin.kernels.kinetic import KineticLangevin
 from langevin.kernels.kinetic_tuning import suggest_kinetic_parameters
@@ -19,6 +20,7 @@ from langevin.kernels.structured_sgmcmc import StructuredSGLD
 __all__ = [
     "Barker",
     "BregmanMoreauMirrorLangevin",
+    "FlowProposal",
     "HMC",
     "Kernel",
     "KineticLangevin",
