@@ -411,7 +411,8 @@ def counted_gradients_per_step(kernel: Any, target: Any, start: np.ndarray, back
                                extra: int = COUNT_DRAWS) -> float:  # fmt: skip
     """Value-and-gradient evaluations per step of ``langevin.sample`` with ``kernel``, counted:
     (calls in a run of ``1 + extra`` draws − calls in a run of 1 draw) / ``extra``, one chain
-    started at ``start``, no warm-up (so initialisation and checks cancel out)."""
+    started at ``start``, no warm-up (so initialisation cancels out), after an uncounted
+    first call (which alone checks the target's outputs)."""
     import langevin
 
     kwargs: dict[str, Any] = {}
@@ -439,6 +440,7 @@ def counted_gradients_per_step(kernel: Any, target: Any, start: np.ndarray, back
             jax.effects_barrier()
             return count[0]
 
+    calls(1)  # the first sample() of a target also checks its outputs once (health.py)
     return (calls(1 + extra) - calls(1)) / extra
 
 
