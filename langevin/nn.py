@@ -402,7 +402,8 @@ def train(
     progress: bool = True,
     description: str = "training",
 ) -> tuple[Any, np.ndarray]:
-    """Minimise ``loss(params, key)`` over ``params`` with optax, on JAX.
+    """Minimise ``loss(params, key)`` over ``params`` with optax, on JAX. Every float leaf is
+    trained except the activation codes of :class:`MLP` nodes, which stay as given.
 
     Args:
         loss: ``loss(params, key) -> scalar``, a JAX function (the key gives the step's
@@ -445,10 +446,16 @@ def train(
                          params_to_jax(np.asarray(a)))  # fmt: skip
     opt_state = optimizer.init(params)
 
+    def frozen(grads):
+        # an MLP's activation code is a float leaf (a runtime value) but not a weight
+        return jax.tree_util.tree_map(
+            lambda n: n._replace(activation=0.0 * n.activation) if isinstance(n, MLP) else n,
+            grads, is_leaf=lambda n: isinstance(n, MLP))  # fmt: skip
+
     @jax.jit
     def update(p, s, key):
         value, grads = jax.value_and_grad(loss)(p, key)
-        updates, s = optimizer.update(grads, s, p)
+        updates, s = optimizer.update(frozen(grads), s, p)
         return optax.apply_updates(p, updates), s, value
 
     base = jax.random.PRNGKey(int(seed))
