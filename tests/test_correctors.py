@@ -435,34 +435,38 @@ def test_without_weights_the_w2_is_clearly_larger(case):
 
 
 # -- slow: the tolerances above over many seeds ----------------------------------------------------
+_N_SEEDS_NEW = 10
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(_GAUSSIAN_TARGETS))
 def test_gaussian_tolerances_over_seeds(case):
-    """20 new seeds: every one-run z-test passes, and the 20-run averages agree with the
-    measured biases (z-tests with standard error sd·√(1/20 + 1/40))."""
+    """10 new seeds: every one-run z-test passes, and the 10-run averages agree with the
+    measured biases (z-tests with standard error sd·√(1/10 + 1/40)). (10, not 20: the slow
+    job runs once per CI run, within its time budget.)"""
     b_m, sd_m, b_v, sd_v = _GAUSSIAN_CASES[case]
-    runs = np.array([_gaussian_run(case, seed=2000 + s)[:2] for s in range(20)])
+    runs = np.array([_gaussian_run(case, seed=2000 + s)[:2] for s in range(_N_SEEDS_NEW)])
     _, _, m0, v0 = _GAUSSIAN_TARGETS[case]
     z_m = (runs[:, 0] - m0 - b_m) / sd_m
     z_v = (runs[:, 1] / v0 - 1 - b_v) / sd_v
     assert np.all(np.abs(z_m) < Z_CRIT) and np.all(np.abs(z_v) < Z_CRIT), (z_m, z_v)
-    se = math.sqrt(1 / 20 + 1 / _N_SEEDS_MEASURED)
+    se = math.sqrt(1 / _N_SEEDS_NEW + 1 / _N_SEEDS_MEASURED)
     assert abs(z_m.mean()) / se < Z_CRIT and abs(z_v.mean()) / se < Z_CRIT, (z_m, z_v)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(_MIXTURE_CASES))
 def test_mixture_w2_over_seeds(case):
-    """20 seeds: the unweighted sampler always fails the criterion; the corrector's median
-    ratio is at most 1.5 and at most 3 of 20 runs exceed the factor (measured tail: about 1
-    run in 28 for the product; with that rate P(≥ 4 of 20) ≈ 0.5%)."""
+    """10 seeds: the unweighted sampler always fails the criterion; the corrector's median
+    ratio is at most 1.5 and at most 2 of 10 runs exceed the factor (measured tail: about 1
+    run in 28 for the product; with that rate P(≥ 3 of 10) ≈ 0.5%)."""
     ratios, plains = [], []
-    for seed in range(100, 120):
+    for seed in range(100, 100 + _N_SEEDS_NEW):
         ratios.append(_w2_ratios(case, seed)[0])
         plains.append(_w2_ratios(case, seed, correct=False)[0])
     ratios = np.array(ratios)
     assert min(plains) > _W2_FACTOR, plains
-    assert np.median(ratios) <= 1.5 and np.sum(ratios > _W2_FACTOR) <= 3, ratios
+    assert np.median(ratios) <= 1.5 and np.sum(ratios > _W2_FACTOR) <= 2, ratios
 
 
 @pytest.mark.slow
