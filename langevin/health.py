@@ -119,8 +119,11 @@ def probe_numba_target(target: Target, x: np.ndarray) -> None:
     # Once per target and data object: what is checked is the functions' output types and
     # shapes, and a pass over a large data set costs (0.5-0.9 s at 10^7 rows) at every call.
     key = (id(target.data), x.shape[0])
-    if _PROBED.get(target) == key:
-        return
+    try:
+        if _PROBED.get(target) == key:
+            return
+    except TypeError:  # a target subclass that is not hashable: probe every time
+        pass
     args = (x,) if target.data is None else (x, target.data)
     dim = x.shape[0]
 
@@ -167,7 +170,10 @@ def probe_numba_target(target: Target, x: np.ndarray) -> None:
             )
         check_value("value_and_grad (its first output)", out[0])
         check_grad("value_and_grad (its second output)", out[1])
-    _PROBED[target] = key
+    try:
+        _PROBED[target] = key
+    except TypeError:
+        pass
 
 
 def warn_stopped_chains(kernel: Kernel, diverged: dict[int, int]) -> None:

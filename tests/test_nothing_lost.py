@@ -185,6 +185,14 @@ def test_the_start_probe_runs_once_per_target_and_data():
     assert len(calls) == 3
     assert health.probe_numba_target(Fake(), x) is None and len(calls) == 4
 
+    class Unhashable(Fake):  # e.g. a dataclass subclass with eq=True: probed every time
+        __hash__ = None
+
+    odd = Unhashable()
+    health.probe_numba_target(odd, x)
+    health.probe_numba_target(odd, x)
+    assert len(calls) == 6
+
 
 def test_exception_at_the_start_names_the_function_and_point():
     @numba.njit
