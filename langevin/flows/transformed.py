@@ -43,10 +43,9 @@ from langevin.flows.layers import (
 from langevin.nn import jax_twin, numba_twin, numpy_twin, params_to_jax, params_to_numpy
 from langevin.targets.base import Target
 from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
+from langevin.targets.data_targets import _JaxFormCache
 
 __all__ = ["flow_transformed", "check_flow", "latent_to_x", "FlowTransformedTarget"]
-
-_JAX_FORM_KEY = ("jax-form",)
 
 
 def check_flow(params: Any, dim: int | None = None, argname: str = "params") -> RealNVP:
@@ -105,30 +104,6 @@ def latent_to_x(params: RealNVP, draws: Any) -> np.ndarray:
     for i in range(flat.shape[0]):
         out[i] = fwd(params, np.ascontiguousarray(flat[i]))[0]
     return out.reshape(draws.shape)
-
-
-class _FlowJaxFormCache(dict):
-    """The target's cache, answering ``("jax-form",)`` with a form whose data holds the
-    flow's parameters (traced: a retrained flow reuses the compiled runner), once per float
-    precision (``jax_enable_x64`` decides)."""
-
-    def __init__(self, builder):
-        super().__init__()
-        self._builder = builder
-        self._forms: dict = {}
-
-    def __contains__(self, key: object) -> bool:
-        return key == _JAX_FORM_KEY or dict.__contains__(self, key)
-
-    def __getitem__(self, key: Any) -> Any:
-        if key == _JAX_FORM_KEY:
-            import jax
-
-            wide = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
-            if wide not in self._forms:
-                self._forms[wide] = self._builder()
-            return self._forms[wide]
-        return dict.__getitem__(self, key)
 
 
 #: JAX form functions per child form key: one function object per (child), so equal keys
@@ -309,7 +284,7 @@ def flow_transformed(target: Target, params: RealNVP, *, name: str | None = None
         constrain=constrain,
     )
     if target.has_jax:
-        new._cache = _FlowJaxFormCache(lambda: _jax_form(target, params, dim))
+        new._cache = _JaxFormCache(lambda: _jax_form(target, params, dim))
     new.base = target
     new.flow_params = params
     return new
