@@ -48,6 +48,7 @@ import importlib
 import itertools
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -417,7 +418,8 @@ def train(
 
     Returns:
         ``(params, history)``: the trained parameters (JAX arrays; :func:`params_to_numpy`
-        gives the Numba form) and the loss at every step (NumPy, float64).
+        gives the Numba form) and the loss at every step (NumPy, float64). Interrupted by
+        Ctrl-C, it warns and returns the parameters reached and the steps' losses so far.
 
     Example:
         >>> import jax.numpy as jnp
@@ -465,15 +467,21 @@ def train(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=int(steps), desc=description, leave=False)
+    done = 0
     try:
         for t in range(int(steps)):
             params, opt_state, value = update(params, opt_state, jax.random.fold_in(base, t))
             history[t] = float(value)
+            done = t + 1
             if bar is not None:
                 bar.update(1)
                 if t % 20 == 0 or t == steps - 1:
                     bar.set_postfix(loss=f"{history[t]:.4g}")
+    except KeyboardInterrupt:  # as sample(): Ctrl-C keeps what was reached
+        warnings.warn(f"training interrupted after {done} of {int(steps)} steps; returning "
+                      "the parameters reached and their loss history", RuntimeWarning,
+                      stacklevel=2)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
-    return params, history
+    return params, history[:done]

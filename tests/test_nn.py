@@ -136,3 +136,22 @@ def test_train_fits_a_regression():
     assert back.weights[0].dtype == np.float64
     # the activation code is not a weight: training leaves it one-hot (Adam had moved it)
     np.testing.assert_array_equal(np.asarray(p.activation), np.asarray(p0.activation))
+
+
+def test_ctrl_c_returns_the_parameters_reached(monkeypatch):
+    """Ctrl-C during training (as during sampling) warns and keeps what was trained."""
+    import jax.random
+
+    fold_in = jax.random.fold_in
+
+    def interrupting(key, t):
+        if int(t) == 5:
+            raise KeyboardInterrupt
+        return fold_in(key, t)
+
+    monkeypatch.setattr(jax.random, "fold_in", interrupting)
+    p0 = (jnp.zeros(2),)
+    with pytest.warns(RuntimeWarning, match="interrupted after 5 of 100 steps"):
+        p, hist = train(lambda p, key: jnp.sum((p[0] - 3.0) ** 2), p0, 100, progress=False)
+    assert hist.shape == (5,) and np.all(np.diff(hist) < 0)
+    assert np.all(np.asarray(p[0]) > 0)  # five Adam steps towards 3 were kept
