@@ -17,6 +17,7 @@ a :class:`DivergentTransitionWarning`, as Stan does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import numbers
 import os
@@ -769,7 +770,8 @@ def execute(
 ) -> Trace:
     """Compile, initialise (or restore from a checkpoint), run and report (the chains split
     over ``mesh``'s devices when one is given; JAX only)."""
-    with deferred_interrupts() as interrupts:
+    failures = contextlib.nullcontext() if mesh is None else get_backend("jax").failures_named(mesh)
+    with deferred_interrupts() as interrupts, failures:
         run = Run(target, kernel, settings, start, reopen_store, mesh)
         if restore is not None:
             restore(run)

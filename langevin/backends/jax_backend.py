@@ -20,6 +20,7 @@ of a chunk, ``jit``. One engine for ``sample()`` (members are chains) and SMC (p
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
@@ -38,6 +39,7 @@ __all__ = [
     "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
     "broadcast_params", "noise_sources", "default_float", "canonical_float", "first_chunk",
     "aligned_chunks", "next_chunk", "map_members", "member_mesh", "place_members", "to_host",
+    "mesh_failure", "failures_named",
 ]  # fmt: skip
 
 name = "jax"
@@ -360,6 +362,67 @@ def place_members(tree, mesh):
     return jax.tree_util.tree_map(put, tree)
 
 
+def mesh_failure(exc: BaseException, mesh, poll_seconds: float = 3.0) -> RuntimeError | None:
+    """A ``RuntimeError`` naming what failed, for a JAX runtime error ``exc`` raised by a
+    computation over ``mesh``; None for any other exception (or no mesh).
+
+    What JAX tells: when a process of a ``jax.distributed`` job dies, the others' collectives
+    fail at once (gloo on CPU: "Connection closed by peer" with an address, not a process),
+    and JAX's coordination service knows which processes still send heartbeats (asked here
+    through ``jax._src.distributed``'s client, ``get_live_nodes``, polled for up to
+    ``poll_seconds``: it may learn of the death a moment after the collective fails). The
+    error names the processes that stopped and the mesh devices they held; the service then
+    ends the surviving processes itself after its heartbeat timeout
+    (``jax.distributed.initialize(heartbeat_timeout_seconds=...)``, 100 s by default). Within
+    one process, XLA's message is all there is (it names a device when XLA does): None, the
+    error stands as it is."""
+    if mesh is None or not isinstance(exc, getattr(jax.errors, "JaxRuntimeError", RuntimeError)):
+        return None
+    devices = list(mesh.devices.flat)
+    processes = sorted({d.process_index for d in devices})
+    if len(processes) == 1:
+        return None
+    import time
+
+    where = f"a computation over the mesh of {len(devices)} devices ({len(processes)} processes)"
+    dead = None
+    deadline = time.monotonic() + poll_seconds
+    while dead is None or (not dead and time.monotonic() < deadline):
+        try:
+            from jax._src import distributed
+
+            live = distributed.global_state.client.get_live_nodes(processes)
+            dead = [p for p in processes if p not in live]
+        except Exception:  # no client, or a JAX without get_live_nodes: nothing to name
+            break
+        if not dead:
+            time.sleep(0.2)
+    if dead:
+        held = "; ".join(
+            f"process {p}: {', '.join(str(d) for d in devices if d.process_index == p)}"
+            for p in dead
+        )  # fmt: skip
+        return RuntimeError(
+            f"{where} failed because process(es) {dead} stopped (JAX's coordination service "
+            f"has no heartbeat from them; devices {held}). JAX will end this process too after "
+            f"its heartbeat timeout. The error: {exc}"
+        )
+    return RuntimeError(f"{where} failed; JAX did not say which device or process: {exc}")
+
+
+@contextlib.contextmanager
+def failures_named(mesh):
+    """Context manager: a JAX runtime error of a computation over ``mesh`` re-raised as the
+    :func:`mesh_failure` naming what failed (where JAX tells); other errors unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        failure = mesh_failure(exc, mesh)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
 def to_host(tree):
     """NumPy copies of a tree of (possibly sharded) arrays, whole in every process: gathered
     from the local devices, and from the other processes' devices under ``jax.distributed``."""
@@ -377,22 +440,38 @@ def to_host(tree):
 _MAPS: OrderedDict = OrderedDict()
 
 
-def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> tuple:
+def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None,
+                mesh=None) -> tuple:  # fmt: skip
     """``fn`` (portable) on every member: ``jit(vmap(fn, in_axes=axes))``; a
     :class:`~langevin.targets.capabilities.TargetForm` argument is built inside the trace from
-    its (traced) data. See ``numba_backend.map_members``."""
+    its (traced) data. See ``numba_backend.map_members``.
+
+    With ``mesh`` (a one-axis mesh), the arguments mapped over (axis 0) are split over its
+    devices (:func:`place_members`) and each device maps ``fn`` over its own members under
+    ``shard_map`` (no communication); the unmapped ones (a form's data included) must be the
+    same on every device, and are replicated."""
     forms = {i: a for i, a in enumerate(args) if isinstance(a, TargetForm)}
-    key = (fn, tuple(axes), tuple((i, f.key) for i, f in forms.items()))
+    mesh_key = None if mesh is None else (mesh.devices.tobytes(), mesh.axis_names)
+    key = (fn, tuple(axes), tuple((i, f.key) for i, f in forms.items()), mesh_key)
     if key not in _MAPS:
         twin = make_twin(fn, jax_ops, lambda f: f, _TWINS)
 
         def call(*a):
             return twin(*(forms[i].build(v) if i in forms else v for i, v in enumerate(a)))
 
-        _MAPS[key] = jax.jit(jax.vmap(call, in_axes=tuple(axes)))
+        mapped = jax.vmap(call, in_axes=tuple(axes))
+        if mesh is not None:
+            from jax.sharding import PartitionSpec
+
+            member, replicated = PartitionSpec(mesh.axis_names[0]), PartitionSpec()
+            specs = tuple(member if ax == 0 else replicated for ax in axes)
+            mapped = _shard_map(mapped, mesh, in_specs=specs, out_specs=member)
+        _MAPS[key] = jax.jit(mapped)
         while len(_MAPS) > _MAX_RUNNERS:
             _MAPS.popitem(last=False)
     values = tuple(forms[i].data if i in forms else a for i, a in enumerate(args))
+    if mesh is not None:
+        values = tuple(place_members(v, mesh) if ax == 0 else v for v, ax in zip(values, axes))
     return _MAPS[key](*values)
 
 

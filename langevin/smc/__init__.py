@@ -9,7 +9,8 @@
   by the backend's engine, its state carried across stages), fixed or adaptive schedule,
   log evidence; results as an :class:`SMCTrace`. The tempered target is a combinator
   (:mod:`langevin.smc.tempered_target`); the exponent search :mod:`langevin.smc.exponent`;
-  the per-stage tuning :mod:`langevin.smc.stage_tuning`.
+  the per-stage tuning :mod:`langevin.smc.stage_tuning`; across the devices of a JAX mesh
+  (``mesh=``) the population step is global (:mod:`langevin.smc.sharded`).
 * :mod:`langevin.smc.filters`: bootstrap and guided particle filters; linear Gaussian model
   with its Kalman filter; stochastic volatility model.
 * :mod:`langevin.smc.models`: tempering models with both backend forms (a conjugate
@@ -29,6 +30,7 @@ from langevin.smc import (
     filters,
     models,
     resampling,
+    sharded,
     stage_tuning,
     tempered_target,
     tempering,
@@ -76,6 +78,7 @@ __all__ = [
     "particle_filter",
     "resample",
     "resampling",
+    "sharded",
     "smc",
     "stochastic_volatility",
     "tempered_smc",

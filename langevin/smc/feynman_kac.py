@@ -119,6 +119,12 @@ class FeynmanKac(abc.ABC):
         """Where the progress bar stands after time ``t`` (default: t)."""
         return float(t)
 
+    def population_ops(self, scheme: str) -> Any:
+        """The compiled population step (``reweight``, ``step``, ``gather``) :func:`smc` runs:
+        by default the backend's (:mod:`langevin.smc.resampling`); a model whose particles
+        are split over devices returns global ones (:mod:`langevin.smc.sharded`)."""
+        return _PopulationOps(self.backend, scheme)
+
 
 class StepsNoise(NamedTuple):
     """A per-particle noise declaration for ``steps`` kernel steps: arrays
@@ -231,9 +237,21 @@ def _check_threshold(value) -> float:
     return float(value)
 
 
+def _numpy(a) -> np.ndarray:
+    """``a`` as a NumPy array, whole: a JAX array split over the devices of several processes
+    (``jax.distributed``) is gathered from all of them first."""
+    if isinstance(a, np.ndarray):
+        return a
+    if not getattr(a, "is_fully_addressable", True):
+        from langevin.backends.jax_backend import to_host
+
+        return to_host(a)
+    return np.asarray(a)
+
+
 def _host(tree):
     """A (nested) NamedTuple of arrays as NumPy arrays."""
-    return type(tree)(*(_host(a) if isinstance(a, tuple) else np.asarray(a) for a in tree))
+    return type(tree)(*(_host(a) if isinstance(a, tuple) else _numpy(a) for a in tree))
 
 
 def _first_leaf(tree):
@@ -287,7 +305,7 @@ def smc(
     threshold = _check_threshold(ess_threshold)
     max_steps = _check_positive_int("max_steps", max_steps)
     source = noise if noise is not None else GeneratorNoise(seed)
-    ops = _PopulationOps(model.backend, scheme)
+    ops = model.population_ops(scheme)
     k = resampling.uniforms_needed(scheme, n)
 
     bar = None
@@ -311,8 +329,8 @@ def smc(
         ess_hist.append(float(ess_value))
         resampled_hist.append(bool(resampled))
         if collect_means:
-            x = np.asarray(_first_leaf(particles))
-            w = np.asarray(lw)
+            x = _numpy(_first_leaf(particles))
+            w = _numpy(lw)
             w = np.exp(w - np.max(w))
             means.append((w / w.sum()) @ x.reshape(n, -1))
 
@@ -334,7 +352,7 @@ def smc(
             resampled = bool(resampled)
             previous = ops.gather(particles, anc) if resampled else particles
             if keep_ancestors:
-                ancestors.append(np.asarray(anc))
+                ancestors.append(_numpy(anc))
             new = model.M(t, previous, lw_reset, source.particles(t, model.particle_noise(t), n))
             log_g = nan_potentials_to_zero_weight(t, model.logG(t, previous, new, lw_reset), new)
             lw, inc, ess_value = ops.reweight(lw_reset, log_g)
@@ -347,7 +365,7 @@ def smc(
             bar.close()
     return SMCResult(
         particles=_host(particles),
-        log_weights=np.asarray(lw),
+        log_weights=_numpy(lw),
         log_evidence_increments=np.asarray(increments),
         ess=np.asarray(ess_hist),
         resampled=np.asarray(resampled_hist, dtype=bool),
@@ -369,11 +387,11 @@ def nan_potentials_to_zero_weight(t: int, log_g, particles, what: str = "log G_t
     """Particles whose log-potential is NaN get weight zero (log G = −inf), with a warning
     naming how many and where: a NaN is a failure of the model's code at those particles,
     which the estimate must not hide."""
-    values = np.asarray(log_g)
+    values = _numpy(log_g)
     bad = np.flatnonzero(np.isnan(values))
     if bad.size == 0:
         return log_g
-    x = np.asarray(_first_leaf(particles)).reshape(values.shape[0], -1)
+    x = _numpy(_first_leaf(particles)).reshape(values.shape[0], -1)
     shown = ", ".join(f"{i} at {np.array2string(x[i], precision=4, threshold=6)}" for i in bad[:3])
     warnings.warn(
         f"SMC step {t}: {bad.size} of {values.shape[0]} particles have a NaN log-potential "

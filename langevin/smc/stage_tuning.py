@@ -64,9 +64,14 @@ class StageTuning:
         """Record the reference particles' scale (before the first stage)."""
         self.variance = float(np.mean(weighted_variances(np.asarray(x), np.zeros(len(x)))))
 
-    def tune(self, x: np.ndarray, log_weights: np.ndarray, last_acceptance: float | None):
-        """Re-tune from the weighted particles; returns ``(step_size, params)``."""
-        var = weighted_variances(np.asarray(x), np.asarray(log_weights))
+    def tune(self, x: np.ndarray | None, log_weights: np.ndarray | None,
+             last_acceptance: float | None, variances: np.ndarray | None = None):  # fmt: skip
+        """Re-tune from the weighted particles; returns ``(step_size, params)``. ``variances``:
+        their weighted variances when computed elsewhere (across devices), instead of
+        ``x`` and ``log_weights``."""
+        if variances is None:
+            variances = weighted_variances(np.asarray(x), np.asarray(log_weights))
+        var = np.asarray(variances)
         mean_var = float(np.mean(var))
         if self.adapt:
             h = self.step_size

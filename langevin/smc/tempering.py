@@ -56,6 +56,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import time
@@ -73,6 +74,7 @@ from langevin.smc.feynman_kac import (
     FeynmanKac,
     GeneratorNoise,
     StepsNoise,
+    _numpy,
     nan_potentials_to_zero_weight,
     smc,
 )
@@ -114,7 +116,8 @@ class _TemperingFK(FeynmanKac):
     ``log G_t = (β_{t+1} − β_t) ℓ``, β from the schedule or by bisection."""
 
     def __init__(self, target, kernel, form, *, backend, n_steps, schedule, target_ess,
-                 adapt_step_size, reference, dtype, rng):  # fmt: skip
+                 adapt_step_size, reference, dtype, rng, mesh=None,
+                 scheme="systematic"):  # fmt: skip
         self.backend = backend
         self.be = get_backend(backend)
         self.target = target
@@ -133,7 +136,16 @@ class _TemperingFK(FeynmanKac):
         self.acceptance: list[float] = []
         self.diverging: list[int] = []
         self.tuning = StageTuning(kernel, target.dim, adapt_step_size)
-        self.prepared = self.be.prepare(kernel, form, target.dim, self.dtype)
+        on_mesh = {} if mesh is None else {"mesh": mesh}
+        self.prepared = self.be.prepare(kernel, form, target.dim, self.dtype, **on_mesh)
+        self.mesh = self.prepared.mesh if mesh is not None else None
+        self.ops = None
+        if self.mesh is not None:
+            # particles split over the mesh; the population step global (langevin.smc.sharded)
+            from langevin.smc.sharded import sharded_ops
+
+            self.ops = sharded_ops(self.mesh, scheme)
+            self.form = form._replace(data=self.prepared.data)  # the parts' data replicated
         # JAX: the bisection runs on the host (the NumPy twin; N numbers per stage): unrolled
         # under jit its 60 halvings would cost ~10 s of compilation for no run-time gain.
         self.next_increment = twin(next_increment, "numba" if backend == "numba" else "numpy")
@@ -145,6 +157,17 @@ class _TemperingFK(FeynmanKac):
 
     def _form(self, beta):
         return with_beta(self.form, beta, self.dtype if self.backend == "jax" else None)
+
+    def _prepared_at(self, beta):
+        """The engine's prepared kernel on π_β (with a mesh, the engine runs on the
+        replicated data it is given)."""
+        form = self._form(beta)
+        if self.mesh is None:
+            return self.prepared._replace(form=form)
+        return self.prepared._replace(form=form, data=form.data)
+
+    def population_ops(self, scheme):
+        return super().population_ops(scheme) if self.ops is None else self.ops
 
     def _batched_params(self, params, n):
         return self.be.broadcast_params(params, n)
@@ -165,16 +188,24 @@ class _TemperingFK(FeynmanKac):
             x = mean + self.rng.standard_normal((n, dim)) @ chol.T
         self.tuning.start(x)
         init_noise = draw_numpy(self.kernel.init_noise(dim), self.rng, (n,))
-        prepared = self.prepared._replace(form=self._form(0.0))
+        prepared = self._prepared_at(0.0)
         params = self._batched_params(self.tuning.params, n)
         state = self.be.init(prepared, x, params, init_noise)
         ell, grad_ell = self.be.map_members(
-            full_increment(self.form), (prepared.form, state.position), (None, 0)
+            full_increment(self.form),
+            (prepared.form, state.position),
+            (None, 0),
+            **self._mesh_kw(),
         )
         ell = nan_potentials_to_zero_weight(0, ell, state, "the log-likelihood")
         return TemperParticles(state, ell, grad_ell)
 
+    def _mesh_kw(self):
+        return {} if self.mesh is None else {"mesh": self.mesh}
+
     def gather(self, particles, ancestors):
+        if self.ops is not None:
+            return self.ops.gather(particles, ancestors)
         return self.gather_op(particles, ancestors)
 
     def move(self, particles, log_weights, noise):
@@ -182,9 +213,14 @@ class _TemperingFK(FeynmanKac):
         state = rebase(particles.state, self.beta - self.state_beta, particles.ell,
                        particles.grad_ell)  # fmt: skip
         last = self.acceptance[-1] if self.acceptance else None
-        h, params = self.tuning.tune(np.asarray(state.position), np.asarray(log_weights), last)
+        if self.ops is None:
+            h, params = self.tuning.tune(np.asarray(state.position), np.asarray(log_weights),
+                                         last)  # fmt: skip
+        else:  # the weighted variances by global sums, the particles where they are
+            variances = self.ops.weighted_variances(state.position, log_weights)
+            h, params = self.tuning.tune(None, None, last, variances=variances)
         n = int(np.shape(particles.ell)[0])
-        prepared = self.prepared._replace(form=self._form(self.beta))
+        prepared = self._prepared_at(self.beta)
         result = self.be.run(prepared, state, self.n_steps, np.full(n, h),
                              params=self._batched_params(params, n), noise=noise)  # fmt: skip
         state = result.state
@@ -193,6 +229,7 @@ class _TemperingFK(FeynmanKac):
             stage_increment,
             (prepared.form, state.position, state.logdensity, state.grad),
             (None, 0, 0, 0),
+            **self._mesh_kw(),
         )
         ell = nan_potentials_to_zero_weight(len(self.betas), ell, state, "the log-likelihood")
         self.step_sizes.append(h)
@@ -207,8 +244,13 @@ class _TemperingFK(FeynmanKac):
         if self.schedule is not None:
             beta = float(self.schedule[t + 1])  # G_0 already reweights to β_1
         else:
-            delta = float(self.next_increment(np.asarray(log_weights), np.asarray(particles.ell),
-                                              self.beta, self.target_ess))  # fmt: skip
+            if self.ops is not None:  # every device bisects on all the gathered weights
+                delta = self.ops.next_increment(log_weights, particles.ell, self.beta,
+                                                self.target_ess)  # fmt: skip
+            else:
+                delta = float(self.next_increment(np.asarray(log_weights),
+                                                  np.asarray(particles.ell), self.beta,
+                                                  self.target_ess))  # fmt: skip
             beta = 1.0 if self.beta + delta >= 1.0 - 1e-12 else self.beta + delta
         delta = beta - self.beta
         self.beta = beta
@@ -278,6 +320,7 @@ def tempered_smc(
     dtype=None,
     max_stages: int = 10_000,
     progress: bool = True,
+    mesh: Any = None,
 ) -> SMCTrace:
     """Sample a posterior and estimate its evidence by tempering SMC with a langevin kernel.
 
@@ -316,6 +359,16 @@ def tempered_smc(
             JAX its default float, float32 unless you enable ``jax_enable_x64``).
         max_stages: refuse to run more stages than this.
         progress: tqdm bar over β ∈ [0, 1].
+        mesh: JAX only: a one-axis :class:`jax.sharding.Mesh` (e.g.
+            ``jax.make_mesh((jax.device_count(),), ("particles",))``) to split the particles
+            over its devices, ``n_particles / mesh.size`` per device (``n_particles`` must be
+            a multiple of ``mesh.size``). The moves run on each device's particles; weights,
+            ESS, the exponent search and resampling (``"systematic"``, ``"stratified"`` or
+            ``"multinomial"``: a global inverse CDF) are computed over all devices
+            (:mod:`langevin.smc.sharded`). Same seed, same noise: the run of one device, to
+            the order of the global sums (~1e-15 in float64). Under ``jax.distributed`` the
+            mesh may span several processes; each makes the same call and gets the whole
+            trace. See docs/scaling.md.
 
     Returns:
         An :class:`~langevin.smc.SMCTrace`.
@@ -351,6 +404,10 @@ def tempered_smc(
     resampling._check_scheme(scheme)
     if backend not in ("numba", "jax"):
         raise ValueError(f"backend must be 'numba' or 'jax'; got {backend!r}")
+    if mesh is not None:
+        from langevin.smc.sharded import check_mesh
+
+        check_mesh(mesh, n, backend, scheme)
     if dtype is None:
         dtype = get_backend(backend).default_float()
     if backend == "numba" and np.dtype(dtype) != np.float64:
@@ -384,12 +441,31 @@ def tempered_smc(
 
     runs = []
     t_start = time.perf_counter()
+    failures = contextlib.nullcontext()
+    if mesh is not None:  # a process of the mesh that dies is named (docs/scaling.md)
+        from langevin.backends.jax_backend import failures_named
+
+        failures = failures_named(mesh)
+    with failures:
+        _run_all(runs, seed_seq, repeats, target, kernel, form, backend, n, n_steps, sched,
+                 target_ess, adapt_step_size, ref_draw, dtype, mesh, scheme, threshold,
+                 max_stages, progress, final_mutation)  # fmt: skip
+    elapsed = time.perf_counter() - t_start
+    return SMCTrace.from_runs(runs, target=target, kernel=kernel, backend=backend, seed=seed,
+                              log_norm=log_norm, n_steps=n_steps, elapsed=elapsed)  # fmt: skip
+
+
+def _run_all(runs, seed_seq, repeats, target, kernel, form, backend, n, n_steps, sched,
+             target_ess, adapt_step_size, ref_draw, dtype, mesh, scheme, threshold, max_stages,
+             progress, final_mutation) -> None:  # fmt: skip
+    """The ``repeats`` independent runs of :func:`tempered_smc`, appended to ``runs``."""
     for r, ss in enumerate(seed_seq.spawn(repeats)):
         prior_ss, noise_ss, final_ss = ss.spawn(3)
         model = _TemperingFK(target, kernel, form, backend=backend, n_steps=n_steps,
                              schedule=sched, target_ess=target_ess,
                              adapt_step_size=adapt_step_size, reference=ref_draw, dtype=dtype,
-                             rng=np.random.default_rng(prior_ss))  # fmt: skip
+                             rng=np.random.default_rng(prior_ss), mesh=mesh,
+                             scheme=scheme)  # fmt: skip
         label = f"tempered SMC ({kernel.name})" + (f" {r + 1}/{repeats}" if repeats > 1 else "")
         result = smc(model, n, scheme=scheme, ess_threshold=threshold,
                      noise=GeneratorNoise(noise_ss), max_steps=max_stages, progress=progress,
@@ -402,7 +478,7 @@ def tempered_smc(
             anc = resampling.resample(scheme, result.log_weights, u, log=True)
             noise = GeneratorNoise(rng).particles(0, model.particle_noise(1), n)
             final = model.move(model.gather(result.particles, anc), np.zeros(n), noise)
-            draws, draw_ell = np.asarray(final.x), np.asarray(final.ell)
+            draws, draw_ell = _numpy(final.x), _numpy(final.ell)  # whole, in every process
             model.final_acceptance = model.acceptance.pop()
             model.step_sizes.pop()
             model.diverging.pop()
@@ -412,6 +488,3 @@ def tempered_smc(
             draws, draw_ell = draws[anc], draw_ell[anc]
             model.final_acceptance = float("nan")
         runs.append((model, result, draws, draw_ell))
-    elapsed = time.perf_counter() - t_start
-    return SMCTrace.from_runs(runs, target=target, kernel=kernel, backend=backend, seed=seed,
-                              log_norm=log_norm, n_steps=n_steps, elapsed=elapsed)  # fmt: skip
