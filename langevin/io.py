@@ -4,7 +4,8 @@
 xarray: the draws as ``draws(chain, draw, coordinate)``, every sample statistic as
 ``sample_stats__<name>(chain, draw)``, every warm-up statistic as
 ``warmup_stats__<name>(chain, warmup_draw)``, the adapted ``step_size(chain)`` and
-``inverse_mass(chain, coordinate)``, and, as attributes (JSON text where they are
+``inverse_mass(chain, coordinate)`` (``(chain, coordinate, coordinate_2)`` for a dense
+metric), and, as attributes (JSON text where they are
 structured), the kernel (class and parameters), backend, seed, the generators' states at the
 end (Numba), target name, parameter names and shapes, stopped chains and why, whether the run
 was interrupted, and the time spent. ``langevin.load(path)`` gives the
@@ -88,7 +89,9 @@ def save(trace, path: str | os.PathLike, *, draws_file: str | None = None) -> No
         data[f"warmup_stats__{k}"] = (("chain", "warmup_draw"), np.asarray(v))
     data["step_size"] = (("chain",), np.asarray(trace.step_size, dtype=float))
     if trace.inverse_mass is not None:
-        data["inverse_mass"] = (("chain", "coordinate"), np.asarray(trace.inverse_mass))
+        inverse_mass = np.asarray(trace.inverse_mass)  # (chain, d), or (chain, d, d) dense
+        dims = ("chain", "coordinate") + (("coordinate_2",) if inverse_mass.ndim == 3 else ())
+        data["inverse_mass"] = (dims, inverse_mass)
     failures = getattr(trace, "failures", {}) or {}
     attrs = {
         "langevin_format": FORMAT_VERSION,

@@ -50,7 +50,7 @@ class Trace:
         elapsed: seconds spent sampling (warm-up included), excluding set-up.
         inverse_mass: ``(chains, dim)`` diagonal inverse mass matrix each chain sampled with
             (adapted during warm-up, or the kernel's), for kernels with a mass matrix (HMC,
-            NUTS);
+            NUTS), ``(chains, dim, dim)`` for a dense metric (``metric="dense"``);
             None otherwise. ``langevin.HMC(h, inverse_mass=trace.inverse_mass[c])`` reuses it.
         generator_states: Numba: each chain's generator state at the end of the run
             (``numpy.random.Generator.bit_generator.state``; a generator set to it draws what

@@ -1,4 +1,4 @@
-"""Diagonal mass-matrix adaptation: Stan's warm-up windows and streamed variance estimates.
+"""Mass-matrix adaptation: Stan's warm-up windows and streamed (co)variance estimates.
 
 HMC mixes best when the momentum's covariance ``M`` matches the posterior's precision, i.e.
 when the inverse mass ``M⁻¹`` is the posterior covariance: the dynamics then sees a target
@@ -31,13 +31,26 @@ LeVeque (1979), which for one draw at a time is Welford's (1962): memory is ``O(
 whatever the window length, and the result is identical on both backends (NumPy, after the
 compiled chunk).
 
+**Dense metric** (:class:`DenseMassMatrix`, opted into by ``NUTS(..., metric="dense")`` and
+``HMC(..., metric="dense")``): the same windows, but ``M⁻¹`` becomes the regularised sample
+*covariance* of the window, again exactly as Stan does (``covar_adaptation.hpp``):
+
+    M⁻¹ = (n / (n + 5)) · Σ̂ + 10⁻³ · (5 / (n + 5)) · I,
+
+with ``Σ̂`` the unbiased sample covariance, streamed one draw at a time with Welford's
+covariance update ``C ← C + δ (x − m)ᵀ`` (:class:`WelfordCovariance`). A dense ``M⁻¹``
+undoes correlations a diagonal one cannot (a Gaussian's whole covariance: the dynamics then
+sees N(0, I)), at the cost of a d × d matrix-vector product per gradient and of estimating
+d(d + 1)/2 entries from each window's draws.
+
 References:
     Welford, B. P. (1962). Note on a method for calculating corrected sums of squares and
     products. Technometrics 4(3), 419–420.
     Chan, T. F., Golub, G. H. and LeVeque, R. J. (1979). Updating formulae and a pairwise
     algorithm for computing sample variances. Stanford CS report STAN-CS-79-773.
     Stan Development Team. Stan Reference Manual (HMC adaptation) and
-    ``src/stan/mcmc/windowed_adaptation.hpp``, ``var_adaptation.hpp``.
+    ``src/stan/mcmc/windowed_adaptation.hpp``, ``var_adaptation.hpp``,
+    ``covar_adaptation.hpp``, ``stan/math/prim/fun/welford_covar_estimator.hpp``.
 """
 
 from __future__ import annotations
@@ -49,7 +62,10 @@ import numpy as np
 from langevin.adaptation.base import WarmupComponent
 
 __all__ = [
+    "DenseMassMatrix",
     "DiagonalMassMatrix",
+    "WelfordCovariance",
+    "regularized_covariance",
     "WindowSchedule",
     "window_schedule",
     "WelfordVariance",
@@ -264,3 +280,172 @@ class DiagonalMassMatrix(WarmupComponent):
         self.welford.count = int(state["count"])
         self.welford.mean = np.asarray(state["mean"], dtype=np.float64)
         self.welford.m2 = np.asarray(state["m2"], dtype=np.float64)
+
+
+def regularized_covariance(covariance: np.ndarray, n: int) -> np.ndarray:
+    """Stan's shrinkage of a window's sample covariance (``(..., d, d)``) toward 10⁻³ I:
+    ``(n/(n+5))·Σ̂ + 10⁻³·(5/(n+5))·I`` (``covar_adaptation.hpp``)."""
+    n = float(n)
+    covariance = np.asarray(covariance, dtype=np.float64)
+    eye = np.eye(covariance.shape[-1])
+    return (n / (n + 5.0)) * covariance + 1e-3 * (5.0 / (n + 5.0)) * eye
+
+
+class WelfordCovariance:
+    """Running mean and covariance matrix per chain (Welford 1962), fed blocks of draws.
+
+    ``update(block)`` with ``block`` shaped ``(chains, n, dim)`` adds its draws one at a time,
+
+        n ← n + 1,   δ = x − m,   m ← m + δ / n,   C ← C + δ (x − m)ᵀ,
+
+    and ``covariance()`` is ``(C + Cᵀ) / (2 (n − 1))`` (``C`` is symmetric in exact
+    arithmetic; the mean of it and its transpose removes the rounding). One draw at a time,
+    for the reason :class:`WelfordVariance` gives: the estimate must not depend on the chunks.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(2, 30, 3))
+        >>> w = WelfordCovariance(2, 3)
+        >>> for block in np.split(x, [7, 19], axis=1):
+        ...     w.update(block)
+        >>> bool(np.allclose(w.covariance()[1], np.cov(x[1].T)))
+        True
+    """
+
+    def __init__(self, chains: int, dim: int):
+        self.chains, self.dim = int(chains), int(dim)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every draw (the start of a new window)."""
+        self.count = 0
+        self.mean = np.zeros((self.chains, self.dim))
+        self.m2 = np.zeros((self.chains, self.dim, self.dim))
+
+    def update(self, block: np.ndarray) -> None:
+        """Add draws ``block`` shaped ``(chains, n, dim)``."""
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 3 or block.shape[0] != self.chains or block.shape[2] != self.dim:
+            raise ValueError(
+                f"block must have shape ({self.chains}, n, {self.dim}); got {block.shape}"
+            )
+        for t in range(block.shape[1]):
+            x = block[:, t]
+            self.count += 1
+            delta = x - self.mean
+            self.mean = self.mean + delta / self.count
+            self.m2 = self.m2 + delta[:, :, None] * (x - self.mean)[:, None, :]
+
+    def covariance(self) -> np.ndarray:
+        """``(chains, dim, dim)`` unbiased sample covariances (NaN with fewer than two
+        draws)."""
+        if self.count < 2:
+            return np.full((self.chains, self.dim, self.dim), np.nan)
+        return (self.m2 + np.swapaxes(self.m2, 1, 2)) / (2.0 * (self.count - 1))
+
+
+def _positive_definite(a: np.ndarray) -> bool:
+    if not np.all(np.isfinite(a)):
+        return False
+    try:
+        np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+class DenseMassMatrix(WarmupComponent):
+    """Stan's windowed dense inverse mass matrix, per chain (module docstring).
+
+    Opted into by kernels whose ``params()`` have an ``inverse_mass`` field holding ``M⁻¹``
+    as a (d, d) matrix (a 1 × 1 matrix means "the identity, any dimension") and a
+    ``momentum_factor`` field holding ``L⁻ᵀ`` for ``M⁻¹ = L Lᵀ``: both are set together, so
+    the compiled step never factorises anything. At the end of each slow window every chain
+    gets its own regularised window covariance, and its step size moves with the metric as
+    :class:`DiagonalMassMatrix`'s does: HMC with metric ``A`` is unit-metric HMC on
+    ``A^{-1/2} x``, so the step that was right for ``A_old`` is right for ``A_new`` times
+    ``f = √λ_max(A_new⁻¹ A_old)`` (the direction whose scale relative to the metric grew
+    most binds; for diagonal matrices this is ``max_i √(A_old,ii / A_new,ii)``). A chain
+    whose estimate is not positive definite (a stopped chain) keeps its matrix.
+    """
+
+    adapts_inverse_mass = True
+
+    def __init__(self, kernel, chains: int, dim: int, warmup: int) -> None:
+        self.owner = getattr(kernel, "name", type(kernel).__name__)
+        self.chains, self.dim = chains, dim
+        self.schedule = window_schedule(warmup)
+        self.welford = WelfordCovariance(chains, dim)
+        self.inverse_mass: np.ndarray | None = None
+
+    @property
+    def boundaries(self) -> tuple[int, ...]:
+        return self.schedule.boundaries
+
+    def initial_params(self, params):
+        start = np.asarray(params.inverse_mass, dtype=np.float64)
+        d = self.dim
+        if start.shape[-2:] == (1, 1):  # the identity, for any dimension
+            start = start[..., :1, :1] * np.eye(d)
+        elif start.shape[-2:] != (d, d):
+            n = start.shape[-1]
+            raise ValueError(
+                f"{self.owner}: inverse_mass is {n} × {n} but the target has dim={d}: "
+                f"pass a {d} × {d} matrix"
+            )
+        self.inverse_mass = np.ascontiguousarray(np.broadcast_to(start, (self.chains, d, d)))
+        return self._params(params)
+
+    def _params(self, params):
+        from langevin.kernels.hmc import momentum_factor
+
+        return params._replace(inverse_mass=self.inverse_mass.copy(),
+                               momentum_factor=momentum_factor(self.inverse_mass))  # fmt: skip
+
+    def observe(self, done: int, positions: np.ndarray) -> None:
+        if self.schedule.collecting(done):
+            self.welford.update(positions)
+
+    def update(self, done: int, params):
+        if done not in self.schedule.ends:
+            return params, None
+        old = self.inverse_mass
+        new = old.copy()
+        if self.welford.count >= 2:
+            estimate = regularized_covariance(self.welford.covariance(), self.welford.count)
+            for c in range(self.chains):
+                if _positive_definite(estimate[c]):
+                    new[c] = estimate[c]
+        self.welford.reset()
+        self.inverse_mass = np.ascontiguousarray(new)
+        log_factor = np.array([0.5 * np.log(_largest_generalized_eigenvalue(o, n))
+                               for o, n in zip(old, new)])  # fmt: skip
+        return self._params(params), log_factor
+
+    def result(self) -> dict:
+        return {"inverse_mass": self.inverse_mass}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "inverse_mass": self.inverse_mass,
+            "count": np.asarray(self.welford.count),
+            "mean": self.welford.mean,
+            "m2": self.welford.m2,
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.inverse_mass = np.ascontiguousarray(state["inverse_mass"], dtype=np.float64)
+        self.welford.count = int(state["count"])
+        self.welford.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.welford.m2 = np.asarray(state["m2"], dtype=np.float64)
+
+
+def _largest_generalized_eigenvalue(a: np.ndarray, b: np.ndarray) -> float:
+    """``λ_max(B⁻¹ A)`` for symmetric ``A`` and positive-definite ``B``: with ``B = L Lᵀ``,
+    the largest eigenvalue of ``L⁻¹ A L⁻ᵀ``."""
+    from scipy.linalg import solve_triangular
+
+    lower = np.linalg.cholesky(b)
+    half = solve_triangular(lower, a, lower=True)  # L⁻¹ A
+    s = solve_triangular(lower, half.T, lower=True)  # L⁻¹ (L⁻¹ A)ᵀ = L⁻¹ A L⁻ᵀ
+    return float(np.linalg.eigvalsh(0.5 * (s + s.T))[-1])

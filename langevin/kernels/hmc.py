@@ -1,11 +1,14 @@
-"""Hamiltonian Monte Carlo with a diagonal mass matrix and a choice of splitting integrator.
+"""Hamiltonian Monte Carlo with a diagonal or dense mass matrix and a choice of splitting
+integrator.
 
 Augment the position ``x`` with a momentum ``p`` and sample the joint law with density
 ``exp(−H(x, p))``, where
 
     H(x, p) = U(x) + K(p),    U(x) = −log π(x),    K(p) = ½ pᵀ M⁻¹ p,
 
-``M = diag(1 / inverse_mass)``. One transition (Duane et al. 1987; Neal 2011, §5.3.2):
+``M = diag(1 / inverse_mass)`` (or, with ``metric="dense"``, ``M⁻¹`` a symmetric
+positive-definite matrix: see "Dense metric" below). One transition (Duane et al. 1987;
+Neal 2011, §5.3.2):
 
 1. draw a fresh momentum ``p ~ N(0, M)``, i.e. ``p = ξ / √inverse_mass`` with ``ξ ~ N(0, I)``;
 2. integrate Hamilton's equations ``ẋ = M⁻¹ p``, ``ṗ = ∇log π(x)`` for ``L = n_leapfrog``
@@ -41,6 +44,17 @@ trajectory length ``h L`` is of the order of the widest posterior scale (after
 preconditioning: a few units), neither so short that HMC becomes a random walk nor so long
 that it wastes gradients turning back (Neal 2011, §5.4.2).
 
+**Dense metric.** ``HMC(..., metric="dense")`` (and NUTS's) takes ``M⁻¹ = A`` a full
+symmetric positive-definite matrix. With its Cholesky factorisation ``A = L Lᵀ`` the
+momentum is ``p = L⁻ᵀ ξ`` (``Cov p = L⁻ᵀ L⁻¹ = A⁻¹ = M``), the velocity ``A p`` and the kinetic
+energy ``½ pᵀ A p``: in the coordinates ``y = L⁻¹ x`` this is unit-metric HMC, so a metric
+equal to the posterior covariance whitens a Gaussian completely, whatever its correlations
+(Neal 2011, §5.4.1). The three operations are portable functions (:func:`velocity`,
+:func:`draw_momentum`, :func:`kinetic_energy`) and :func:`dense_metric` makes the dense copy
+of a kernel's math; ``L⁻ᵀ`` is computed on the host once per params value
+(:func:`momentum_factor`). Warm-up estimates ``A`` by Stan's windowed, regularised sample
+covariance (:class:`~langevin.adaptation.mass_matrix.DenseMassMatrix`).
+
 References:
     Duane, S., Kennedy, A. D., Pendleton, B. J. and Roweth, D. (1987). Hybrid Monte Carlo.
     Phys. Lett. B 195(2), 216–222.
@@ -55,14 +69,15 @@ References:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from langevin.adaptation.dual_averaging import DualAveraging
-from langevin.adaptation.mass_matrix import DiagonalMassMatrix
-from langevin.backends.portable import portable
+from langevin.adaptation.mass_matrix import DenseMassMatrix, DiagonalMassMatrix
+from langevin.backends.portable import bind_globals, is_portable, portable
 from langevin.kernels.base import (
     Flag,
     GradientState,
@@ -76,9 +91,113 @@ from langevin.kernels.base import (
 from langevin.kernels.integrators import get_integrator, padded_coefficients
 from langevin.kernels.mh import metropolis_hastings
 
-__all__ = ["HMC", "HMCInfo", "HMCNoise", "HMCParams"]
+__all__ = [
+    "HMC", "DenseHMC", "DenseHMCParams", "HMCInfo", "HMCNoise", "HMCParams",
+    "METRICS", "dense_metric",
+    "momentum_factor", "check_dense_inverse_mass", "check_hamiltonian_settings",
+]  # fmt: skip
 
 xp: Any = None
+
+
+# -- the metric: diagonal (the default) or dense -----------------------------------------------
+#: The metrics a Hamiltonian kernel takes (``metric=``): the shape of ``M⁻¹``.
+METRICS = ("diagonal", "dense")
+
+
+@portable
+def velocity(inverse_mass, momentum):
+    """``M⁻¹ p``, diagonal metric: ``inverse_mass`` is the diagonal of ``M⁻¹``."""
+    return inverse_mass * momentum
+
+
+@portable
+def dense_velocity(inverse_mass, momentum):
+    """``M⁻¹ p``, dense metric: ``inverse_mass`` is the symmetric (d, d) matrix ``M⁻¹``."""
+    return xp.dot(inverse_mass, momentum)
+
+
+@portable
+def draw_momentum(params, normal):
+    """``p ~ N(0, M)`` from ``ξ ~ N(0, I)``, diagonal metric: ``p = ξ / √m⁻¹``."""
+    return normal / xp.sqrt(params.inverse_mass)
+
+
+@portable
+def dense_draw_momentum(params, normal):
+    """``p ~ N(0, M)`` from ``ξ ~ N(0, I)``, dense metric. With the Cholesky factorisation
+    ``M⁻¹ = L Lᵀ``, ``p = L⁻ᵀ ξ`` has covariance ``L⁻ᵀ L⁻¹ = (L Lᵀ)⁻¹ = M``. The factor
+    ``L⁻ᵀ`` is ``params.momentum_factor``, computed once per params value on the host
+    (:func:`momentum_factor`), not per step."""
+    return xp.dot(params.momentum_factor, normal)
+
+
+@portable
+def kinetic_energy(momentum, inverse_mass):
+    """``K(p) = ½ pᵀ M⁻¹ p``, diagonal metric."""
+    return 0.5 * xp.sum(inverse_mass * momentum * momentum)
+
+
+@portable
+def dense_kinetic_energy(momentum, inverse_mass):
+    """``K(p) = ½ pᵀ M⁻¹ p``, dense metric."""
+    return 0.5 * xp.dot(dense_velocity(inverse_mass, momentum), momentum)
+
+
+#: The diagonal metric's operations and their dense counterparts (:func:`dense_metric`).
+_DENSE_OPS: dict[Callable, Callable] = {
+    velocity: dense_velocity,
+    draw_momentum: dense_draw_momentum,
+    kinetic_energy: dense_kinetic_energy,
+}
+_DENSE_COPIES: dict[Callable, Callable] = {}
+
+
+def dense_metric(fn: Callable) -> Callable:
+    """The dense-metric copy of a Hamiltonian kernel's portable math ``fn``.
+
+    Every portable function ``fn`` reaches (through the globals it reads, the bodies of its
+    loops included) that calls one of the diagonal metric's operations (:func:`velocity`,
+    :func:`draw_momentum`, :func:`kinetic_energy`) is copied with the dense operation bound
+    in its place (:func:`langevin.backends.portable.bind_globals`); the rest is shared. So
+    NUTS's tree building and HMC's trajectory are written once, for both metrics, and each
+    backend compiles the copy like any portable function.
+    """
+    if fn in _DENSE_COPIES:
+        return _DENSE_COPIES[fn]
+    _DENSE_COPIES[fn] = fn  # a function that reaches itself: no copy needed for the cycle
+    names = {}
+    for name in fn.__code__.co_names:
+        value = fn.__globals__.get(name)
+        if not is_portable(value):
+            continue
+        new = _DENSE_OPS.get(value) or dense_metric(value)
+        if new is not value:
+            names[name] = new
+    out = bind_globals(fn, **names) if names else fn
+    _DENSE_COPIES[fn] = out
+    return out
+
+
+def momentum_factor(inverse_mass: np.ndarray) -> np.ndarray:
+    """``L⁻ᵀ`` for ``M⁻¹ = L Lᵀ`` (lower Cholesky factor ``L``) of a (d, d) matrix or of a
+    stack (..., d, d) of them: what :func:`dense_draw_momentum` multiplies ``ξ`` by.
+
+    Example:
+        >>> a = np.array([[2.0, 0.5], [0.5, 1.0]])
+        >>> f = momentum_factor(a)
+        >>> bool(np.allclose(f @ f.T, np.linalg.inv(a)))  # Cov(L⁻ᵀ ξ) = M
+        True
+    """
+    from scipy.linalg import solve_triangular
+
+    a = np.asarray(inverse_mass, dtype=np.float64)
+    out = np.empty_like(a)
+    eye = np.eye(a.shape[-1])
+    for idx in np.ndindex(a.shape[:-2]):
+        lower = np.linalg.cholesky(a[idx])
+        out[idx] = solve_triangular(lower, eye, lower=True).T
+    return np.ascontiguousarray(out)
 
 
 class HMCNoise(NamedTuple):
@@ -124,7 +243,7 @@ def hmc_trajectory_body(k, carry, args):
     position, momentum, logdensity, grad = carry
     step_size, inverse_mass, kick, drift, n_stages, n_total, target = args
     i = k % n_stages
-    position = position + (step_size * drift[i]) * (inverse_mass * momentum)
+    position = position + (step_size * drift[i]) * velocity(inverse_mass, momentum)
     logdensity, grad = xp.value_and_grad(target, position)
     end_of_step = kick[n_stages] + xp.select(k == n_total - 1, 0.0 * kick[0], kick[0])
     coefficient = xp.select(i == n_stages - 1, end_of_step, kick[i + 1])
@@ -136,7 +255,7 @@ def hmc_trajectory_body(k, carry, args):
 def hmc_step(state, noise, step_size, params, target):
     """One HMC transition: fresh momentum, ``L`` integrator steps, MH correction."""
     inverse_mass = params.inverse_mass
-    momentum0 = noise.normal / xp.sqrt(inverse_mass)  # p ~ N(0, M), M = diag(1/inverse_mass)
+    momentum0 = draw_momentum(params, noise.normal)  # p ~ N(0, M)
     n_total = params.n_leapfrog * params.n_stages
     momentum = momentum0 + (step_size * params.kick[0]) * state.grad
     position, momentum, logdensity, grad = xp.fori_loop(
@@ -146,8 +265,8 @@ def hmc_step(state, noise, step_size, params, target):
         (state.position, momentum, state.logdensity, state.grad),
         (step_size, inverse_mass, params.kick, params.drift, params.n_stages, n_total, target),
     )
-    energy0 = 0.5 * xp.sum(inverse_mass * momentum0 * momentum0) - state.logdensity
-    energy1 = 0.5 * xp.sum(inverse_mass * momentum * momentum) - logdensity
+    energy0 = kinetic_energy(momentum0, inverse_mass) - state.logdensity
+    energy1 = kinetic_energy(momentum, inverse_mass) - logdensity
     energy_error = energy1 - energy0
     accepted, probability = metropolis_hastings(-energy_error, noise.uniform)
     # A proposal outside the support (log π = −inf: a hard constraint) is rejected, not a
@@ -189,17 +308,95 @@ def _check_inverse_mass(owner: str, value) -> tuple[float, ...] | None:
     return tuple(float(v) for v in arr)
 
 
+def check_dense_inverse_mass(owner: str, value) -> tuple[tuple[float, ...], ...] | None:
+    """A dense ``M⁻¹``: None (the identity), a symmetric positive-definite (d, d) matrix, or
+    a 1-D array of positive floats (its diagonal). ValueError (TypeError for what is no
+    array of numbers) naming ``inverse_mass`` otherwise. Returns the matrix as nested tuples
+    (a frozen kernel's fields are hashable)."""
+    if value is None:
+        return None
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{owner}: inverse_mass must be a symmetric positive-definite (d, d) matrix (M⁻¹) "
+            f"or None; got {value!r}"
+        ) from exc
+    if arr.ndim == 1:
+        arr = np.diag(np.asarray(_check_inverse_mass(owner, arr)))
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
+        raise ValueError(
+            f"{owner}: inverse_mass must be a square (d, d) matrix (M⁻¹) for metric='dense'; "
+            f"got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{owner}: inverse_mass must be finite; got {arr.tolist()}")
+    asymmetry = float(np.max(np.abs(arr - arr.T)))
+    if asymmetry > 1e-12 * max(float(np.max(np.abs(arr))), 1e-300):
+        raise ValueError(
+            f"{owner}: inverse_mass must be symmetric (M⁻¹ = M⁻ᵀ); the largest |A − Aᵀ| is "
+            f"{asymmetry:.3g}"
+        )
+    arr = 0.5 * (arr + arr.T)
+    try:
+        np.linalg.cholesky(arr)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"{owner}: inverse_mass must be positive definite; its smallest eigenvalue is "
+            f"{float(np.linalg.eigvalsh(arr)[0]):.3g}"
+        ) from None
+    return tuple(tuple(float(v) for v in row) for row in arr)
+
+
 def check_hamiltonian_settings(kernel) -> None:
-    """Check and normalise what every Hamiltonian kernel (HMC, NUTS) shares: the diagonal
-    ``inverse_mass``, the ``integrator`` name and the ``divergence_threshold`` (frozen
-    dataclass fields, set in place); errors name the kernel."""
+    """Check and normalise what every Hamiltonian kernel (HMC, NUTS) shares: the ``metric``
+    and its ``inverse_mass`` (a diagonal, or a dense matrix), the ``integrator`` name and the
+    ``divergence_threshold`` (frozen dataclass fields, set in place); errors name the
+    kernel."""
     owner = kernel.name
-    object.__setattr__(kernel, "inverse_mass", _check_inverse_mass(owner, kernel.inverse_mass))
+    metric = kernel.metric
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"{owner}: metric must be one of {METRICS} or None; got {metric!r}")
+    metric = metric or kernel.metric_kind
+    if metric != kernel.metric_kind:  # the class of the other metric, built directly
+        raise ValueError(f"{owner}: {type(kernel).__name__} has metric={kernel.metric_kind!r}, "
+                         f"not {metric!r}; use {owner}(..., metric={metric!r})")  # fmt: skip
+    object.__setattr__(kernel, "metric", metric)
+    if metric == "dense":
+        inverse_mass = check_dense_inverse_mass(owner, kernel.inverse_mass)
+    else:
+        if kernel.inverse_mass is not None and _ndim(kernel.inverse_mass) == 2:
+            raise ValueError(
+                f"{owner}: inverse_mass is a matrix but metric='diagonal' takes its diagonal; "
+                "pass metric='dense' (or leave metric out) for a dense M⁻¹"
+            )
+        inverse_mass = _check_inverse_mass(owner, kernel.inverse_mass)
+    object.__setattr__(kernel, "inverse_mass", inverse_mass)
     get_integrator(kernel.integrator)  # a ValueError listing the valid names
     t = kernel.divergence_threshold
     if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0:
         raise ValueError(f"{owner}: divergence_threshold must be a positive float; got {t!r}")
     object.__setattr__(kernel, "divergence_threshold", float(t))
+
+
+def _ndim(value) -> int:
+    try:
+        return int(np.ndim(value))
+    except (TypeError, ValueError):  # a ragged list: the checks that follow say what is wrong
+        return 0
+
+
+def wants_dense(args: tuple, kwargs: dict, inverse_mass_at: int, metric_at: int) -> bool:
+    """Whether a Hamiltonian kernel's constructor arguments ask for the dense metric:
+    ``metric="dense"``, or no ``metric`` and a 2-D ``inverse_mass`` (positions of the
+    arguments in the dataclass's field order)."""
+    metric = kwargs.get("metric", args[metric_at] if len(args) > metric_at else None)
+    inverse_mass = kwargs.get(
+        "inverse_mass", args[inverse_mass_at] if len(args) > inverse_mass_at else None
+    )
+    if metric is None:
+        return inverse_mass is not None and _ndim(inverse_mass) == 2
+    return metric == "dense"
 
 
 @dataclass(frozen=True)
@@ -221,6 +418,12 @@ class HMC(Kernel):
             two-stage scheme, 2 gradients per step, a ten times smaller error constant);
             see :data:`langevin.kernels.integrators.INTEGRATORS`.
         divergence_threshold: an energy error above this flags the transition as divergent.
+        metric: ``"diagonal"`` (``inverse_mass`` is the diagonal of ``M⁻¹``) or ``"dense"``
+            (``inverse_mass`` is a symmetric positive-definite (d, d) matrix ``M⁻¹``, None
+            the identity; warm-up adapts it to the posterior covariance:
+            :class:`~langevin.adaptation.mass_matrix.DenseMassMatrix`). None (the default):
+            dense when ``inverse_mass`` is a matrix, else diagonal. See ``docs/nuts.md``,
+            "Dense mass matrix".
 
     Example:
         >>> import langevin
@@ -236,6 +439,7 @@ class HMC(Kernel):
     inverse_mass: Any = None
     integrator: str = "leapfrog"
     divergence_threshold: float = 1000.0
+    metric: str | None = None
 
     State = GradientState
     Info = HMCInfo
@@ -246,6 +450,13 @@ class HMC(Kernel):
     bias_order = None
     adaptation = (DualAveraging, DiagonalMassMatrix)
     target_acceptance = 0.8  # Stan's adapt_delta default
+    metric_kind = "diagonal"
+    public_name = "HMC"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> HMC:
+        if cls is HMC and wants_dense(args, kwargs, inverse_mass_at=2, metric_at=5):
+            cls = DenseHMC
+        return object.__new__(cls)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -278,3 +489,44 @@ class HMC(Kernel):
             integrator.n_stages,
             self.divergence_threshold,
         )
+
+
+class DenseHMCParams(NamedTuple):
+    """Runtime parameters of HMC with a dense metric (per chain)."""
+
+    n_leapfrog: int
+    inverse_mass: np.ndarray  # (d, d): M⁻¹
+    momentum_factor: np.ndarray  # (d, d): L⁻ᵀ, M⁻¹ = L Lᵀ
+    kick: np.ndarray
+    drift: np.ndarray
+    n_stages: int
+    divergence_threshold: float
+
+
+@dataclass(frozen=True, repr=False)
+class DenseHMC(HMC):
+    """HMC with a dense metric: what ``HMC(..., metric="dense")`` (or a (d, d)
+    ``inverse_mass``) builds. The math is :func:`hmc_step`'s with ``M⁻¹ p`` a matrix-vector
+    product, ``p = L⁻ᵀ ξ`` and ``K = ½ pᵀ M⁻¹ p`` (:func:`dense_metric`); warm-up adapts the
+    full matrix (:class:`~langevin.adaptation.mass_matrix.DenseMassMatrix`). Without an
+    ``inverse_mass`` it starts at the identity."""
+
+    metric: str | None = "dense"
+
+    step_math = staticmethod(dense_metric(hmc_step))
+    adaptation = (DualAveraging, DenseMassMatrix)
+    metric_kind = "dense"
+
+    def __repr__(self) -> str:  # the name users type: HMC(..., metric='dense')
+        text = HMC.__repr__(self)
+        return self.name + text[text.index("(") :]
+
+    def params(self) -> DenseHMCParams:
+        """Runtime parameters. Without an ``inverse_mass`` it is the 1 × 1 identity, which
+        the warm-up component expands to the target's dimension (``sample`` does this)."""
+        integrator = get_integrator(self.integrator)
+        kick, drift = padded_coefficients(integrator)
+        inverse_mass = np.eye(1) if self.inverse_mass is None else np.array(self.inverse_mass)
+        return DenseHMCParams(self.n_leapfrog, inverse_mass, momentum_factor(inverse_mass),
+                              kick, drift, integrator.n_stages,
+                              self.divergence_threshold)  # fmt: skip

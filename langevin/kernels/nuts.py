@@ -6,7 +6,8 @@ each time in a random direction, until the trajectory starts to turn back on its
 then draws the next state from all the points it visited. This module implements the
 variant Stan and BlackJAX use, as described by Betancourt (2017, §A.3–A.4 and appendix):
 
-**Transition.** From ``x`` draw ``p ~ N(0, M)`` (``p = ξ / √m⁻¹`` with ``ξ ~ N(0, I)``) and
+**Transition.** From ``x`` draw ``p ~ N(0, M)`` (``p = ξ / √m⁻¹`` with ``ξ ~ N(0, I)``;
+``p = L⁻ᵀ ξ`` for a dense ``M⁻¹ = L Lᵀ``, ``metric="dense"``: :class:`DenseNUTS`) and
 set ``H₀ = H(x, p)``. The trajectory ``T₀ = {z₀}`` is the single point ``z₀ = (x, p)``. At
 depth ``j = 0, 1, …, max_depth − 1``:
 
@@ -98,7 +99,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from langevin.adaptation.dual_averaging import DualAveraging
-from langevin.adaptation.mass_matrix import DiagonalMassMatrix
+from langevin.adaptation.mass_matrix import DenseMassMatrix, DiagonalMassMatrix
 from langevin.backends.portable import portable
 from langevin.kernels.base import (
     Flag,
@@ -110,10 +111,18 @@ from langevin.kernels.base import (
     Vector,
     init_gradient_state,
 )
-from langevin.kernels.hmc import check_hamiltonian_settings
+from langevin.kernels.hmc import (
+    check_hamiltonian_settings,
+    dense_metric,
+    draw_momentum,
+    momentum_factor,
+    velocity,
+    wants_dense,
+)
 from langevin.kernels.integrators import get_integrator, padded_coefficients
 
-__all__ = ["NUTS", "NUTSInfo", "NUTSNoise", "NUTSParams", "MAX_TREE_DEPTH"]
+__all__ = ["NUTS", "DenseNUTS", "NUTSInfo", "NUTSNoise", "NUTSParams", "DenseNUTSParams",
+           "MAX_TREE_DEPTH"]  # fmt: skip
 
 xp: Any = None
 
@@ -143,6 +152,17 @@ class NUTSParams(NamedTuple):
     """Runtime parameters (per chain). Coefficient arrays are padded (see integrators)."""
 
     inverse_mass: np.ndarray
+    kick: np.ndarray
+    drift: np.ndarray
+    n_stages: int
+    divergence_threshold: float
+
+
+class DenseNUTSParams(NamedTuple):
+    """Runtime parameters of NUTS with a dense metric (per chain)."""
+
+    inverse_mass: np.ndarray  # (d, d): M⁻¹
+    momentum_factor: np.ndarray  # (d, d): L⁻ᵀ with M⁻¹ = L Lᵀ (p = L⁻ᵀ ξ ~ N(0, M))
     kick: np.ndarray
     drift: np.ndarray
     n_stages: int
@@ -210,14 +230,14 @@ def log_add_exp(a, b):
 
 @portable
 def _kinetic(momentum, inverse_mass):
-    return 0.5 * xp.dot(inverse_mass * momentum, momentum)
+    return 0.5 * xp.dot(velocity(inverse_mass, momentum), momentum)
 
 
 @portable
 def _no_uturn(momentum_minus, momentum_plus, rho, inverse_mass):
     """The generalised criterion, True while the trajectory keeps going:
     ``M⁻¹p⁻ · ρ > 0`` and ``M⁻¹p⁺ · ρ > 0``, computed as ``p · (M⁻¹ρ)`` (M⁻¹ symmetric)."""
-    direction = inverse_mass * rho
+    direction = velocity(inverse_mass, rho)
     return (xp.dot(momentum_minus, direction) > 0.0) & (xp.dot(momentum_plus, direction) > 0.0)
 
 
@@ -226,7 +246,7 @@ def _stage(i, carry, args):
     """Stage ``i`` of one integrator step: drift ``a_i``, a gradient, kick ``b_{i+1}``."""
     position, momentum, logdensity, grad = carry
     eps, inverse_mass, kick, drift, target = args
-    position = position + (eps * drift[i]) * (inverse_mass * momentum)
+    position = position + (eps * drift[i]) * velocity(inverse_mass, momentum)
     logdensity, grad = xp.value_and_grad(target, position)
     momentum = momentum + (eps * kick[i + 1]) * grad
     return position, momentum, logdensity, grad
@@ -427,7 +447,7 @@ def _tree_body(tree, args):
 def nuts_step(state, noise, step_size, params, target):
     """One NUTS transition (module docstring)."""
     inverse_mass = params.inverse_mass
-    momentum = noise.normal / xp.sqrt(inverse_mass)  # p ~ N(0, M), M = diag(1/inverse_mass)
+    momentum = draw_momentum(params, noise.normal)  # p ~ N(0, M)
     energy0 = _kinetic(momentum, inverse_mass) - state.logdensity
     max_depth = noise.direction.shape[0]
     powers = 2 ** xp.arange(max_depth + 1)
@@ -490,6 +510,13 @@ class NUTS(Kernel):
             (2 per step; :data:`langevin.kernels.integrators.INTEGRATORS`).
         divergence_threshold: an energy error above this stops the trajectory and flags
             the transition as divergent (Stan's 1000).
+        metric: ``"diagonal"`` (``inverse_mass`` is the diagonal of ``M⁻¹``) or ``"dense"``
+            (``inverse_mass`` is a symmetric positive-definite (d, d) matrix ``M⁻¹``; None
+            is the identity; warm-up adapts the whole matrix to the posterior covariance,
+            :class:`~langevin.adaptation.mass_matrix.DenseMassMatrix`). None (the
+            default): dense when ``inverse_mass`` is a matrix, else diagonal. The dense
+            metric costs a d × d matrix-vector product per gradient and undoes
+            correlations a diagonal one cannot (``docs/nuts.md``, "Dense mass matrix").
 
     Example:
         >>> import langevin
@@ -504,6 +531,7 @@ class NUTS(Kernel):
     inverse_mass: Any = None
     integrator: str = "leapfrog"
     divergence_threshold: float = 1000.0
+    metric: str | None = None
 
     State = GradientState
     Info = NUTSInfo
@@ -514,6 +542,13 @@ class NUTS(Kernel):
     bias_order = None
     adaptation = (DualAveraging, DiagonalMassMatrix)
     target_acceptance = 0.8  # Stan's adapt_delta default
+    metric_kind = "diagonal"
+    public_name = "NUTS"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> NUTS:
+        if cls is NUTS and wants_dense(args, kwargs, inverse_mass_at=2, metric_at=5):
+            cls = DenseNUTS
+        return object.__new__(cls)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -541,3 +576,37 @@ class NUTS(Kernel):
         inverse_mass = np.ones(1) if self.inverse_mass is None else np.array(self.inverse_mass)
         return NUTSParams(inverse_mass, kick, drift, integrator.n_stages,
                           self.divergence_threshold)  # fmt: skip
+
+
+@dataclass(frozen=True, repr=False)
+class DenseNUTS(NUTS):
+    """NUTS with a dense metric: what ``NUTS(..., metric="dense")`` (or a (d, d)
+    ``inverse_mass``) builds; see :class:`NUTS`.
+
+    The tree building is :func:`nuts_step`'s, with the metric's three operations dense
+    (:func:`langevin.kernels.hmc.dense_metric`): the velocity ``M⁻¹ p`` (drifts and the U-turn
+    criterion's ``M⁻¹ρ``) is a matrix-vector product, the momentum ``p = L⁻ᵀ ξ`` with
+    ``M⁻¹ = L Lᵀ`` (``L⁻ᵀ`` computed once per params value, on the host) and the kinetic
+    energy ``½ pᵀ M⁻¹ p``. Warm-up adapts the whole matrix (Stan's windows:
+    :class:`~langevin.adaptation.mass_matrix.DenseMassMatrix`). Without an ``inverse_mass``
+    it starts at the identity.
+    """
+
+    metric: str | None = "dense"
+
+    step_math = staticmethod(dense_metric(nuts_step))
+    adaptation = (DualAveraging, DenseMassMatrix)
+    metric_kind = "dense"
+
+    def __repr__(self) -> str:  # the name users type: NUTS(..., metric='dense')
+        text = NUTS.__repr__(self)
+        return self.name + text[text.index("(") :]
+
+    def params(self) -> DenseNUTSParams:
+        """Runtime parameters. Without an ``inverse_mass`` it is the 1 × 1 identity, which
+        the warm-up component expands to the target's dimension (``sample`` does this)."""
+        integrator = get_integrator(self.integrator)
+        kick, drift = padded_coefficients(integrator)
+        inverse_mass = np.eye(1) if self.inverse_mass is None else np.array(self.inverse_mass)
+        return DenseNUTSParams(inverse_mass, momentum_factor(inverse_mass), kick, drift,
+                               integrator.n_stages, self.divergence_threshold)  # fmt: skip
