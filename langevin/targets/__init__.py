@@ -11,8 +11,11 @@ reference from outside the project (``target.reference``):
   :func:`rand_hie_design` (20 190 rows of the RAND Health Insurance Experiment, for the
   data-scale samplers);
 * :func:`posteriordb` (:func:`earnings_logearn_interaction_z`, :func:`arK`,
-  :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`): posteriordb reference draws
-  and exact quadrature moments.
+  :func:`kidiq_kidscore_momiq`, :func:`gp_pois_regr_gp_regr`; every name in
+  ``POSTERIORDB_NAMES``: also arma11, diamonds, eight_schools_centered, gp_pois_regr,
+  kidscore_interaction, kilpisjarvi, low_dim_gauss_mix, nes1972 and sblrc-blr): the 13
+  posteriordb posteriors with reference draws, and exact quadrature moments where
+  posteriordb has them.
 
 A small Bayesian neural network: :func:`mlp_classifier_data` (a one-hidden-layer softmax
 classifier as a data target, Numba back-propagation and JAX) and :func:`digits_data`
@@ -54,6 +57,7 @@ from .logistic import (
 from .mixture import gaussian_mixture
 from .neural import digits_data, mlp_classifier_data
 from .posteriordb_models import (
+    POSTERIORDB_NAMES,
     arK,
     earnings_logearn_interaction_z,
     kidiq_kidscore_momiq,
@@ -73,6 +77,7 @@ __all__ = [
     "breast_cancer_logistic_regression",
     "rand_hie_design",
     "posteriordb",
+    "POSTERIORDB_NAMES",
     "earnings_logearn_interaction_z",
     "arK",
     "kidiq_kidscore_momiq",
