@@ -210,7 +210,42 @@ class WelfordVariance:
         return self.m2 / (self.count - 1)
 
 
-class DiagonalMassMatrix(WarmupComponent):
+class _WindowedMassMatrix(WarmupComponent):
+    """What the diagonal and dense mass matrices share: Stan's windows, a Welford estimator
+    fed one draw at a time inside them (``self.welford``), the current ``inverse_mass`` per
+    chain, and its checkpoint state (the estimator's count, mean and M2)."""
+
+    welford: WelfordVariance | WelfordCovariance
+    inverse_mass: np.ndarray | None
+    schedule: WindowSchedule
+
+    @property
+    def boundaries(self) -> tuple[int, ...]:
+        return self.schedule.boundaries
+
+    def observe(self, done: int, positions: np.ndarray) -> None:
+        if self.schedule.collecting(done):
+            self.welford.update(positions)
+
+    def result(self) -> dict:
+        return {"inverse_mass": self.inverse_mass}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "inverse_mass": self.inverse_mass,
+            "count": np.asarray(self.welford.count),
+            "mean": self.welford.mean,
+            "m2": self.welford.m2,
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.inverse_mass = np.ascontiguousarray(state["inverse_mass"], dtype=np.float64)
+        self.welford.count = int(state["count"])
+        self.welford.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.welford.m2 = np.asarray(state["m2"], dtype=np.float64)
+
+
+class DiagonalMassMatrix(_WindowedMassMatrix):
     """Stan's windowed diagonal inverse mass matrix, per chain (module docstring).
 
     Opted into by kernels whose ``params()`` have an ``inverse_mass`` field (the diagonal of
@@ -231,10 +266,6 @@ class DiagonalMassMatrix(WarmupComponent):
         self.welford = WelfordVariance(chains, dim)
         self.inverse_mass: np.ndarray | None = None
 
-    @property
-    def boundaries(self) -> tuple[int, ...]:
-        return self.schedule.boundaries
-
     def initial_params(self, params):
         start = np.asarray(params.inverse_mass, dtype=np.float64)
         if start.shape[-1] == 1:  # the identity, for any dimension
@@ -245,10 +276,6 @@ class DiagonalMassMatrix(WarmupComponent):
             )
         self.inverse_mass = np.ascontiguousarray(np.broadcast_to(start, (self.chains, self.dim)))
         return params._replace(inverse_mass=self.inverse_mass.copy())
-
-    def observe(self, done: int, positions: np.ndarray) -> None:
-        if self.schedule.collecting(done):
-            self.welford.update(positions)
 
     def update(self, done: int, params):
         if done not in self.schedule.ends:
@@ -263,23 +290,6 @@ class DiagonalMassMatrix(WarmupComponent):
         self.inverse_mass = new
         log_factor = 0.5 * np.log(np.max(old / new, axis=1))
         return params._replace(inverse_mass=new.copy()), log_factor
-
-    def result(self) -> dict:
-        return {"inverse_mass": self.inverse_mass}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {
-            "inverse_mass": self.inverse_mass,
-            "count": np.asarray(self.welford.count),
-            "mean": self.welford.mean,
-            "m2": self.welford.m2,
-        }
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.inverse_mass = np.ascontiguousarray(state["inverse_mass"], dtype=np.float64)
-        self.welford.count = int(state["count"])
-        self.welford.mean = np.asarray(state["mean"], dtype=np.float64)
-        self.welford.m2 = np.asarray(state["m2"], dtype=np.float64)
 
 
 def regularized_covariance(covariance: np.ndarray, n: int) -> np.ndarray:
@@ -354,7 +364,7 @@ def _positive_definite(a: np.ndarray) -> bool:
     return True
 
 
-class DenseMassMatrix(WarmupComponent):
+class DenseMassMatrix(_WindowedMassMatrix):
     """Stan's windowed dense inverse mass matrix, per chain (module docstring).
 
     Opted into by kernels whose ``params()`` have an ``inverse_mass`` field holding ``M⁻¹``
@@ -378,10 +388,6 @@ class DenseMassMatrix(WarmupComponent):
         self.welford = WelfordCovariance(chains, dim)
         self.inverse_mass: np.ndarray | None = None
 
-    @property
-    def boundaries(self) -> tuple[int, ...]:
-        return self.schedule.boundaries
-
     def initial_params(self, params):
         start = np.asarray(params.inverse_mass, dtype=np.float64)
         d = self.dim
@@ -402,10 +408,6 @@ class DenseMassMatrix(WarmupComponent):
         return params._replace(inverse_mass=self.inverse_mass.copy(),
                                momentum_factor=momentum_factor(self.inverse_mass))  # fmt: skip
 
-    def observe(self, done: int, positions: np.ndarray) -> None:
-        if self.schedule.collecting(done):
-            self.welford.update(positions)
-
     def update(self, done: int, params):
         if done not in self.schedule.ends:
             return params, None
@@ -421,23 +423,6 @@ class DenseMassMatrix(WarmupComponent):
         log_factor = np.array([0.5 * np.log(_largest_generalized_eigenvalue(o, n))
                                for o, n in zip(old, new)])  # fmt: skip
         return self._params(params), log_factor
-
-    def result(self) -> dict:
-        return {"inverse_mass": self.inverse_mass}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {
-            "inverse_mass": self.inverse_mass,
-            "count": np.asarray(self.welford.count),
-            "mean": self.welford.mean,
-            "m2": self.welford.m2,
-        }
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.inverse_mass = np.ascontiguousarray(state["inverse_mass"], dtype=np.float64)
-        self.welford.count = int(state["count"])
-        self.welford.mean = np.asarray(state["mean"], dtype=np.float64)
-        self.welford.m2 = np.asarray(state["m2"], dtype=np.float64)
 
 
 def _largest_generalized_eigenvalue(a: np.ndarray, b: np.ndarray) -> float:
