@@ -136,6 +136,19 @@ def time_interleaved(items: list[Timed], runs: int, log: Callable[[str], None]) 
         log(f"  round {r}/{runs}: " + ", ".join(f"{it.name} {it.runs[-1]:.3f}" for it in items))
 
 
+def ess(x: np.ndarray, method: str) -> float:
+    """ArviZ's ESS of ``x`` (chains, draws): ``"bulk"``, ``"tail"`` or ``"mean"``, on ArviZ
+    0.2x and 1.x (where the tail's quantiles must be given: Vehtari et al. 2021's 5% and 95%)."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(az.ess(x, method=method))
+        except TypeError:  # ArviZ 1.x asks for the tail's quantiles
+            return float(az.ess(x, method=method, prob=(0.05, 0.95)))
+
+
 def machine() -> dict[str, str]:
     """Date, processor, versions and the environment variables that change timings."""
     import blackjax

@@ -92,6 +92,7 @@ import numpy as np
 
 from benchmarks._common import (
     clock,
+    ess,
     load_at_end,
     load_warning,
     log,
@@ -477,18 +478,6 @@ class BlackJAXRunner:
 
 
 # -- ESS and accuracy -------------------------------------------------------------------------
-def ess(x: np.ndarray, method: str) -> float:
-    """ArviZ's ESS of ``x`` (chains, draws): ``"bulk"``, ``"tail"`` or ``"mean"``."""
-    import arviz as az
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return float(az.ess(x, method=method))
-        except TypeError:  # ArviZ 1.x asks for the tail's quantiles
-            return float(az.ess(x, method=method, prob=(0.05, 0.95)))
-
-
 def scalars(posterior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every scalar of the posterior, named as posteriordb does (``beta[1]``, 1-based)."""
     out = {}

@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._common import ess
+
 RESULTS = Path(__file__).resolve().parent / "results"
 KERNELS = ("MALA", "Barker", "HMC", "NUTS")
 Z_FAIL = 4.0
@@ -164,14 +166,14 @@ def figures(draws: np.ndarray, target: Any) -> dict[str, np.ndarray]:
         for i in range(dim):
             xi = x[..., i]
             sd = float(np.std(xi, ddof=1))
-            se_mean = sd / math.sqrt(float(az.ess(xi, method="mean")))
+            se_mean = sd / math.sqrt(float(ess(xi, "mean")))
             out["z_mean"][i] = (float(np.mean(xi)) - ref.mean[i]) / math.hypot(
                 se_mean, ref.mean_mcse[i]
             )
             out["z_sd"][i] = (sd - ref.sd[i]) / math.hypot(mcse_sd(xi), ref_sd_mcse[i])
             out["rhat"][i] = float(az.rhat(xi))
-            out["ess_bulk"][i] = float(az.ess(xi, method="bulk"))
-            out["ess_tail"][i] = float(az.ess(xi, method="tail"))
+            out["ess_bulk"][i] = float(ess(xi, "bulk"))
+            out["ess_tail"][i] = float(ess(xi, "tail"))
     for key in ("z_mean", "z_sd", "rhat"):
         out[key][~np.isfinite(out[key])] = np.inf
     for key in ("ess_bulk", "ess_tail"):

@@ -167,10 +167,12 @@ class ShardedOps:
             new = lw + log_g
             return new, _lse(new, axis) - _lse(lw, axis), _ess(normalise(new, axis), axis)
 
-        def step(lw, uniforms, threshold):
+        def step(lw, uniforms, threshold, device_index):
             k = lw.shape[0]
             n = k * devices
-            d = jax.lax.axis_index(axis)
+            # the device's position on the axis, from a sharded arange: jax.lax.axis_index
+            # lowers to a PartitionId that JAX < 0.5 cannot partition under jit
+            d = device_index[0]
             w = normalise(lw, axis)
             ess = _ess(w, axis)
             resampled = ess < threshold * n
@@ -229,7 +231,7 @@ class ShardedOps:
             return jax.lax.psum(w @ (xs - mean) ** 2, axis)
 
         self._reweight = smap(reweight, (member, member), (member, rep, rep))
-        self._step = smap(step, (member, rep, rep), (member, member, rep, rep))
+        self._step = smap(step, (member, rep, rep, member), (member, member, rep, rep))
         self._gather = smap(gather, (member, member), member)
         self._next_increment = smap(next_increment, (member, member, rep, rep), rep)
         self._variances = smap(variances, (member, member), rep)
@@ -258,9 +260,9 @@ class ShardedOps:
     def step(self, log_weights, uniforms, threshold):
         """``(ancestors, log_weights, ESS, resampled)``: ESS-triggered resampling by the
         global inverse CDF; the ancestors are global indices, each device holding its slots'."""
-        (lw,) = self._place(log_weights)
+        lw, device_index = self._place(log_weights, np.arange(self.mesh.size))
         u = self._replicate(uniforms, lw.dtype)
-        return self._step(lw, u, self._replicate(threshold, lw.dtype))
+        return self._step(lw, u, self._replicate(threshold, lw.dtype), device_index)
 
     def gather(self, particles, ancestors):
         """Every field of ``particles`` taken at the (global) ancestors, split as they are."""
