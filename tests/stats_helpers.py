@@ -10,6 +10,7 @@ ArviZ's rank-normalised ESS estimator across chains. The whole default suite mak
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import arviz as az
@@ -56,3 +57,14 @@ def assert_z_ok(zs: dict[str, float], z_crit: float = Z_CRIT) -> None:
     bad = {k: round(v, 2) for k, v in zs.items() if not abs(v) < z_crit}
     everything = {k: round(v, 2) for k, v in zs.items()}
     assert not bad, f"|z| >= {z_crit:.2f} for {bad} (all: {everything})"
+
+
+def stein_z(grads: np.ndarray, centred: np.ndarray) -> np.ndarray:
+    """z-scores of the Stein identities E[∇log p] = 0 and E[∇log p (x − m)ᵀ] = −I from
+    (near-)independent draws: ``grads`` the gradients at the draws, ``centred`` the draws
+    minus the mean (both ``(n, dim)``); ``dim + dim²`` values."""
+    n, dim = grads.shape
+    first = grads.mean(0) / (grads.std(0, ddof=1) / math.sqrt(n))
+    prod = grads[:, :, None] * centred[:, None, :]
+    second = (prod.mean(0) + np.eye(dim)) / (prod.std(0, ddof=1) / math.sqrt(n))
+    return np.concatenate([first, second.ravel()])

@@ -29,6 +29,7 @@ from scipy.special import logsumexp
 
 import langevin
 from langevin.targets.posteriordb_models import POSTERIORDB_NAMES, posteriordb
+from tests.stats_helpers import stein_z
 
 DATA = Path(langevin.__file__).parent / "targets" / "data" / "posteriordb"
 NEW = [
@@ -188,15 +189,6 @@ def test_density_equals_model_md_with_its_jacobian(name):
     assert np.ptp(diff) < tol, (np.ptp(diff), diff)
 
 
-def _stein_z(grads: np.ndarray, centred: np.ndarray) -> np.ndarray:
-    """z-scores of E[∇log p] = 0 and E[∇log p (x − m)ᵀ] = −I from near-independent draws."""
-    n, dim = grads.shape
-    first = grads.mean(0) / (grads.std(0, ddof=1) / math.sqrt(n))
-    prod = grads[:, :, None] * centred[:, None, :]
-    second = (prod.mean(0) + np.eye(dim)) / (prod.std(0, ddof=1) / math.sqrt(n))
-    return np.concatenate([first, second.ravel()])
-
-
 @pytest.mark.parametrize("name", NEW)
 def test_stein_identities_on_reference_draws(name):
     """model.md's self-check on all 10 000 reference draws; threshold: Bonferroni over the
@@ -206,7 +198,7 @@ def test_stein_identities_on_reference_draws(name):
     assert draws.shape == (10_000, target.dim)
     vg, data = target.numba_value_and_grad, target.numba_data
     grads = np.array([vg(np.ascontiguousarray(z), data)[1] for z in draws])
-    z = _stein_z(grads, draws - draws.mean(0))
+    z = stein_z(grads, draws - draws.mean(0))
     threshold = float(stats.norm.isf(FAMILY_LEVEL / (2 * z.size)))
     assert np.max(np.abs(z)) < threshold, (np.abs(z).max(), threshold)
 

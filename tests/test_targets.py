@@ -34,6 +34,7 @@ from langevin.targets import (
     synthetic_logistic_regression,
 )
 from langevin.targets.posteriordb_models import _linreg_logdensity_jax, _linreg_value_and_grad
+from tests.stats_helpers import stein_z
 
 DATA = Path(__file__).resolve().parents[1] / "langevin" / "targets" / "data"
 FAMILY_LEVEL = 1e-3
@@ -119,15 +120,6 @@ def _points(target: Target, n: int = 3) -> list[np.ndarray]:
 def _grads(target: Target, xs: np.ndarray) -> np.ndarray:
     vg, data = target.numba_value_and_grad, target.numba_data
     return np.array([vg(np.ascontiguousarray(x), data)[1] for x in xs])
-
-
-def _stein_z(grads: np.ndarray, centred: np.ndarray) -> np.ndarray:
-    """z-scores of E[∇log p] = 0 and E[∇log p (x − m)ᵀ] = −I from (near-)independent draws."""
-    n, dim = grads.shape
-    first = grads.mean(0) / (grads.std(0, ddof=1) / math.sqrt(n))
-    prod = grads[:, :, None] * centred[:, None, :]
-    second = (prod.mean(0) + np.eye(dim)) / (prod.std(0, ddof=1) / math.sqrt(n))
-    return np.concatenate([first, second.ravel()])
 
 
 # -- both forms, gradients -----------------------------------------------------------------
@@ -249,7 +241,7 @@ def test_stein_identities_on_exact_draws(key):
     """Draws from the exact law satisfy E[∇log p] = 0 and E[∇log p (x − m)ᵀ] = −I."""
     target = _target(key)
     draws = EXACT_SAMPLERS[key](target)
-    z = _stein_z(_grads(target, draws), draws - target.reference.mean)
+    z = stein_z(_grads(target, draws), draws - target.reference.mean)
     assert np.max(np.abs(z)) < _threshold(z.size), np.abs(z).max()
 
 
@@ -351,7 +343,7 @@ def test_posteriordb_stein_identities_on_reference_draws(name):
     target = posteriordb(name)
     draws = target.reference.draws
     assert draws.shape == (10_000, target.dim)
-    z = _stein_z(_grads(target, draws), draws - draws.mean(0))
+    z = stein_z(_grads(target, draws), draws - draws.mean(0))
     assert np.max(np.abs(z)) < 4.5, np.abs(z).max()
 
 
@@ -416,7 +408,7 @@ def test_breast_cancer_stein_identities_on_nuts_draws():
     target = _target("breast_cancer")
     draws = target.reference.draws
     assert draws.shape == (4000, 31)
-    z = _stein_z(_grads(target, draws), draws - draws.mean(0))
+    z = stein_z(_grads(target, draws), draws - draws.mean(0))
     assert np.max(np.abs(z)) < _threshold(z.size), np.abs(z).max()
 
 
@@ -536,7 +528,7 @@ def test_gp_regr_stein_identities_and_exact_moments():
     target = posteriordb("gp_pois_regr-gp_regr")
     assert target.dim == 3 and list(target.blocks) == ["log_rho", "log_alpha", "log_sigma"]
     draws = target.reference.draws
-    z = _stein_z(_grads(target, draws), draws - draws.mean(0))
+    z = stein_z(_grads(target, draws), draws - draws.mean(0))
     assert np.max(np.abs(z)) < 4.5, np.abs(z).max()
     exact = target.reference.constrained
     constrained = target.constrain(draws)

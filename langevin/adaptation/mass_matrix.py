@@ -187,7 +187,14 @@ class WelfordVariance:
         """Forget every draw (the start of a new window)."""
         self.count = 0
         self.mean = np.zeros((self.chains, self.dim))
-        self.m2 = np.zeros((self.chains, self.dim))
+        self.m2 = np.zeros(self._m2_shape())
+
+    def _m2_shape(self) -> tuple[int, ...]:
+        return (self.chains, self.dim)
+
+    @staticmethod
+    def _m2_increment(delta: np.ndarray, centred: np.ndarray) -> np.ndarray:
+        return delta * centred
 
     def update(self, block: np.ndarray) -> None:
         """Add draws ``block`` shaped ``(chains, n, dim)``."""
@@ -201,7 +208,7 @@ class WelfordVariance:
             self.count += 1
             delta = x - self.mean
             self.mean = self.mean + delta / self.count
-            self.m2 = self.m2 + delta * (x - self.mean)
+            self.m2 = self.m2 + self._m2_increment(delta, x - self.mean)
 
     def variance(self) -> np.ndarray:
         """``(chains, dim)`` unbiased sample variances (NaN with fewer than two draws)."""
@@ -215,7 +222,7 @@ class _WindowedMassMatrix(WarmupComponent):
     fed one draw at a time inside them (``self.welford``), the current ``inverse_mass`` per
     chain, and its checkpoint state (the estimator's count, mean and M2)."""
 
-    welford: WelfordVariance | WelfordCovariance
+    welford: WelfordVariance  # or its subclass WelfordCovariance
     inverse_mass: np.ndarray | None
     schedule: WindowSchedule
 
@@ -301,7 +308,7 @@ def regularized_covariance(covariance: np.ndarray, n: int) -> np.ndarray:
     return (n / (n + 5.0)) * covariance + 1e-3 * (5.0 / (n + 5.0)) * eye
 
 
-class WelfordCovariance:
+class WelfordCovariance(WelfordVariance):
     """Running mean and covariance matrix per chain (Welford 1962), fed blocks of draws.
 
     ``update(block)`` with ``block`` shaped ``(chains, n, dim)`` adds its draws one at a time,
@@ -322,29 +329,12 @@ class WelfordCovariance:
         True
     """
 
-    def __init__(self, chains: int, dim: int):
-        self.chains, self.dim = int(chains), int(dim)
-        self.reset()
+    def _m2_shape(self) -> tuple[int, ...]:
+        return (self.chains, self.dim, self.dim)
 
-    def reset(self) -> None:
-        """Forget every draw (the start of a new window)."""
-        self.count = 0
-        self.mean = np.zeros((self.chains, self.dim))
-        self.m2 = np.zeros((self.chains, self.dim, self.dim))
-
-    def update(self, block: np.ndarray) -> None:
-        """Add draws ``block`` shaped ``(chains, n, dim)``."""
-        block = np.asarray(block, dtype=np.float64)
-        if block.ndim != 3 or block.shape[0] != self.chains or block.shape[2] != self.dim:
-            raise ValueError(
-                f"block must have shape ({self.chains}, n, {self.dim}); got {block.shape}"
-            )
-        for t in range(block.shape[1]):
-            x = block[:, t]
-            self.count += 1
-            delta = x - self.mean
-            self.mean = self.mean + delta / self.count
-            self.m2 = self.m2 + delta[:, :, None] * (x - self.mean)[:, None, :]
+    @staticmethod
+    def _m2_increment(delta: np.ndarray, centred: np.ndarray) -> np.ndarray:
+        return delta[:, :, None] * centred[:, None, :]
 
     def covariance(self) -> np.ndarray:
         """``(chains, dim, dim)`` unbiased sample covariances (NaN with fewer than two
