@@ -103,10 +103,26 @@ def engine_timed(name, target, kernel, backend, steps, x0):
     return Timed(name, fn)
 
 
-def blackjax_timed(name, X, y, algo, steps, b, h, x0, integration_steps=None):
+def blackjax_timed(name, X, y, algo, steps, b, h, x0, integration_steps=None, *,
+                   draw="randint", friction=10.0):  # fmt: skip
+    """BlackJAX in a jitted ``lax.scan``, the data passed as arguments (not constants).
+
+    ``draw``: the minibatch indices, ``"randint"`` (``jax.random.randint`` per step: with
+    replacement, the cheapest draw, favouring BlackJAX) or ``"floyd"`` (langevin's draw, the
+    same scheme as langevin's chains: ``Index(n, b).draw_jax`` for all steps at once, as the
+    engine draws a chunk's noise; ``jax.random.choice(replace=False)`` permutes all n).
+
+    ``algo``: ``"sgld"`` (``blackjax.sgld``), ``"sghmc"`` (``blackjax.sghmc``'s API: per
+    step, momentum resampled and ``integration_steps`` updates on *one* minibatch) or
+    ``"sghmc_equal"`` (BlackJAX's SGHMC update, ``blackjax.sgmcmc.diffusions.sghmc``, with
+    its momentum kept and a fresh minibatch per gradient: langevin's algorithm and work).
+    """
     import blackjax
     import jax
     import jax.numpy as jnp
+    from blackjax.sgmcmc.diffusions import sghmc as sghmc_update
+
+    from langevin.spec import Index
 
     n = X.shape[0]
 
@@ -121,18 +137,38 @@ def blackjax_timed(name, X, y, algo, steps, b, h, x0, integration_steps=None):
     grad = blackjax.sgmcmc.gradients.grad_estimator(logprior, loglik, n)
     if algo == "sgld":
         sampler = blackjax.sgld(grad)
-    else:
-        sampler = blackjax.sghmc(grad, num_integration_steps=integration_steps, alpha=0.1)
+    elif algo == "sghmc":
+        sampler = blackjax.sghmc(grad, num_integration_steps=integration_steps, alpha=friction)
+    update = sghmc_update(alpha=friction)
+
+    def indices(key):
+        if draw == "floyd":
+            return Index(n, b).draw_jax(key, (steps,), jnp.float64)
+        return jax.vmap(lambda k: jax.random.randint(k, (b,), 0, n))(jax.random.split(key, steps))
 
     @jax.jit
     def run(key, position, Xd, yd):
-        def body(pos, key):
-            k_batch, k_step = jax.random.split(key)
-            idx = jax.random.randint(k_batch, (b,), 0, n)
-            pos = sampler.step(k_step, pos, (Xd[idx], yd[idx]), h)
+        k_idx, k_steps = jax.random.split(key)
+        batches = indices(k_idx)  # (steps, b)
+        keys = jax.random.split(k_steps, steps)
+        if algo == "sghmc_equal":
+
+            def body(carry, xs):
+                pos, mom = carry
+                k, idx = xs
+                g = grad(pos, (Xd[idx], yd[idx]))
+                pos, mom = update(k, pos, mom, g, h)
+                return (pos, mom), pos
+
+            mom0 = jax.random.normal(key, position.shape, position.dtype)
+            return jax.lax.scan(body, (position, mom0), (keys, batches))[1]
+
+        def body(pos, xs):
+            k, idx = xs
+            pos = sampler.step(k, pos, (Xd[idx], yd[idx]), h)
             return pos, pos
 
-        return jax.lax.scan(body, position, jax.random.split(key, steps))[1]
+        return jax.lax.scan(body, position, (keys, batches))[1]
 
     Xd, yd = jnp.asarray(X), jnp.asarray(y)
 
@@ -145,7 +181,7 @@ def blackjax_timed(name, X, y, algo, steps, b, h, x0, integration_steps=None):
 
 def scaling(sizes, d, b, steps, log_fn):
     """Engine seconds per step of langevin SGLD (Numba, JAX) at each n, fixed b: median of
-    3 runs of ``steps`` steps after a warm-up run."""
+    5 runs of ``steps`` steps after a warm-up run (wall and CPU)."""
     from langevin.kernels.sgmcmc import SGLD
     from langevin.targets.data_targets import logistic_regression_data
 
@@ -157,13 +193,21 @@ def scaling(sizes, d, b, steps, log_fn):
         for backend in ("numba", "jax"):
             item = engine_timed(f"{backend} n={n}", target, kernel, backend, steps, np.zeros(d))
             item.fn(0)
-            times = []
-            for r in range(1, 4):
-                t0 = time.perf_counter()
+            times, cpus = [], []
+            for r in range(1, 6):
+                t0, c0 = time.perf_counter(), time.process_time()
                 item.fn(r)
                 times.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
             per_step = float(np.median(times)) / steps
-            rows.append({"n": n, "backend": backend, "seconds_per_step": per_step})
+            rows.append(
+                {
+                    "n": n,
+                    "backend": backend,
+                    "seconds_per_step": per_step,
+                    "cpu_seconds_per_step": float(np.median(cpus)) / steps,
+                }
+            )
             log_fn(f"  scaling n={n:>9} {backend:5s} {per_step * 1e6:9.2f} µs/step")
         del X, y, target
     return rows
@@ -182,6 +226,17 @@ def main(argv: list[str] | None = None) -> None:
     _run(args)
 
 
+#: (our item, BlackJAX item of the same scheme, goal) for the goal's table; the second
+#: BlackJAX item per algorithm (with-replacement draw; SGHMC's API) is shown beside it.
+GOALS = [
+    ("jax sgld engine", "blackjax sgld floyd", 0.7),
+    ("numba sgld engine", "blackjax sgld floyd", 0.5),
+    ("jax sghmc engine", "blackjax sghmc", 0.7),
+    ("numba sghmc engine", "blackjax sghmc", 0.5),
+]
+OTHER = {"blackjax sgld floyd": "blackjax sgld", "blackjax sghmc": "blackjax sghmc 100x10"}
+
+
 def _run(args: argparse.Namespace) -> None:
     from langevin.kernels.sgmcmc import SGHMC, SGLD
     from langevin.targets.data_targets import logistic_regression_data
@@ -189,7 +244,7 @@ def _run(args: argparse.Namespace) -> None:
     suffix = "_tiny" if args.tiny else "_quick" if args.quick else ""
     n, d, b = (2000, 5, 20) if args.tiny else (100_000, 20, 100)
     steps = 50 if args.tiny else 1000
-    runs = 1 if args.tiny else 3 if args.quick else 5
+    runs = 1 if args.tiny else 3 if args.quick else 7
     sizes = [1000, 5000] if args.tiny else [10**3, 10**4, 10**5] if args.quick else [
         10**3, 10**4, 10**5, 10**6]  # fmt: skip
     if args.big:
@@ -200,20 +255,40 @@ def _run(args: argparse.Namespace) -> None:
     x0 = np.zeros(d)
     h, friction = 1e-5, 10.0
     sgld = SGLD(h, batch_size=b, n_data=n)
-    # SGHMC's ε with η = ε² (Chen et al.'s SGD-with-momentum form) equal to SGLD's h
-    sghmc = SGHMC(float(np.sqrt(h)), batch_size=b, n_data=n, friction=friction)
+    sgld_noise = SGLD(h, batch_size=b, n_data=n, gradient_noise=True)
+    # SGHMC's ε with η = ε² (Chen et al.'s SGD-with-momentum form) equal to SGLD's h; the
+    # same ε and friction (BlackJAX's alpha) for BlackJAX's SGHMC
+    eps = float(np.sqrt(h))
+    sghmc = SGHMC(eps, batch_size=b, n_data=n, friction=friction)
     bj_steps = max(1, steps // 10)
     items = [
         langevin_timed("numba sgld", target, sgld, "numba", steps, x0),
         langevin_timed("jax sgld", target, sgld, "jax", steps, x0),
         engine_timed("numba sgld engine", target, sgld, "numba", steps, x0),
         engine_timed("jax sgld engine", target, sgld, "jax", steps, x0),
+        engine_timed("numba sgld engine +noise", target, sgld_noise, "numba", steps, x0),
+        engine_timed("jax sgld engine +noise", target, sgld_noise, "jax", steps, x0),
         blackjax_timed("blackjax sgld", X, y, "sgld", steps, b, h, x0),
+        blackjax_timed("blackjax sgld floyd", X, y, "sgld", steps, b, h, x0, draw="floyd"),
         langevin_timed("numba sghmc", target, sghmc, "numba", steps, x0),
         langevin_timed("jax sghmc", target, sghmc, "jax", steps, x0),
         engine_timed("numba sghmc engine", target, sghmc, "numba", steps, x0),
         engine_timed("jax sghmc engine", target, sghmc, "jax", steps, x0),
-        blackjax_timed("blackjax sghmc", X, y, "sghmc", bj_steps, b, h, x0, 10),
+        blackjax_timed(
+            "blackjax sghmc",
+            X,
+            y,
+            "sghmc_equal",
+            steps,
+            b,
+            eps,
+            x0,
+            draw="floyd",
+            friction=friction,
+        ),
+        blackjax_timed(
+            "blackjax sghmc 100x10", X, y, "sghmc", bj_steps, b, eps, x0, 10, friction=friction
+        ),
     ]
     time_interleaved(items, runs, log)
     scale_rows = scaling(sizes, d, b, 200 if args.tiny else 1000, log)
@@ -229,45 +304,78 @@ def _run(args: argparse.Namespace) -> None:
             w.writerow([it.name, "median", it.median, it.cpu_median])
         for row in scale_rows:
             w.writerow([f"scaling {row['backend']} n={row['n']}", "per_step",
-                        row["seconds_per_step"], ""])  # fmt: skip
-    per1000 = {it.name: it.median * 1000 / steps for it in items}
-    per1000["blackjax sghmc"] = items[-1].median * 1000 / (bj_steps * 10)
+                        row["seconds_per_step"], row["cpu_seconds_per_step"]])  # fmt: skip
+    grads = {it.name: steps for it in items}
+    grads["blackjax sghmc 100x10"] = bj_steps * 10
+    wall = {it.name: it.median * 1000 / grads[it.name] for it in items}
+    cpu = {it.name: it.cpu_median * 1000 / grads[it.name] for it in items}
+    by_name = {it.name: it for it in items}
+
+    def paired(a: str, c: str) -> float:
+        """Median over rounds of the per-round ratio (rounds are interleaved)."""
+        ra = np.asarray(by_name[a].runs) / grads[a]
+        rc = np.asarray(by_name[c].runs) / grads[c]
+        return float(np.median(ra / rc))
 
     lines = [f"# SG-MCMC vs BlackJAX{' (' + suffix[1:] + ')' if suffix else ''}", ""]
     lines += load_warning(info)
     lines += [
         f"Logistic regression, synthetic data n = {n}, d = {d}, batch b = {b}, one chain, "
         "float64 (module docstring of `benchmarks/sgmcmc_blackjax.py`). Seconds per 1000 "
-        "gradient evaluations (SGLD: 1000 steps; SGHMC: langevin 1000 steps, BlackJAX "
-        f"{bj_steps} steps × 10 integration steps), median of {runs} runs after a "
-        "compiling warm-up call.",
+        f"gradient evaluations, median of {runs} interleaved rounds after a compiling "
+        "warm-up call; wall-clock and CPU time (this process, all threads).",
         "",
         "`sample()` is what a user calls (argument checks, `init`, chunks, the trace); "
         "*engine* is the compiled loop alone (`prepare`/`init` once, then `run` of 1000 "
-        "steps), what BlackJAX's jitted `lax.scan` is. (Until 2026-12-06 `jax_backend.init` "
-        "drew the init noise op by op, re-compiling the Floyd minibatch draw at every "
-        "`sample()` call: 0.15 s more per 1000 steps; it is jitted once now.)",
+        "steps), what BlackJAX's jitted `lax.scan` is. `+noise`: the kernel built with "
+        "`gradient_noise=True` (the gradient-noise estimate from two half-batch calls; off "
+        "by default since 2026-12-06).",
         "",
-        "| implementation | s / 1000 gradients | first call (s) |",
-        "|---|---|---|",
+        "What is compared (see the module docstring): every row draws a minibatch per "
+        "gradient except `blackjax sghmc 100x10` (BlackJAX's SGHMC API: 100 steps × 10 "
+        "updates on one minibatch, momentum resampled per step: 100 minibatches for 1000 "
+        "gradients). `blackjax sghmc` is BlackJAX's SGHMC update with the momentum kept and a "
+        "fresh minibatch per gradient, langevin's algorithm. `floyd`: BlackJAX given "
+        "langevin's without-replacement draw (the same scheme); `blackjax sgld`: "
+        "`jax.random.randint`, with replacement (cheaper, favours BlackJAX).",
+        "",
+        "| implementation | wall s / 1000 gradients | CPU s / 1000 gradients | first call (s) |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {it.name} | {per1000[it.name]:.4f} | {it.first:.2f} |" for it in items]
-    lines += ["", "| ratio | sample() | engine | goal (engine) |", "|---|---|---|---|"]
-    for algo in ("sgld", "sghmc"):
-        for be, goal in (("jax", 0.7), ("numba", 0.5)):
-            den = per1000[f"blackjax {algo}"]
-            r1 = per1000[f"{be} {algo}"] / den
-            r2 = per1000[f"{be} {algo} engine"] / den
-            ok = "met" if r2 <= goal else "NOT met"
-            lines.append(f"| {be} {algo} / blackjax {algo} | {r1:.3f} | {r2:.3f} | "
-                         f"<= {goal}: {ok} |")  # fmt: skip
+    lines += [f"| {it.name} | {wall[it.name]:.4f} | {cpu[it.name]:.4f} | {it.first:.2f} |"
+              for it in items]  # fmt: skip
+    lines += ["", "Ratios of the engine to BlackJAX on the same scheme (goal), and to BlackJAX's "
+              "cheaper variant: medians of wall, of CPU, and the median of per-round wall "
+              "ratios (paired).", "",
+              "| ratio | wall | CPU | paired | goal | vs | wall | CPU |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for ours, theirs, goal in GOALS:
+        other = OTHER[theirs]
+        r_wall, r_cpu = wall[ours] / wall[theirs], cpu[ours] / cpu[theirs]
+        ok = "met" if r_wall <= goal and r_cpu <= goal else "NOT met"
+        lines.append(
+            f"| {ours} / {theirs} | {r_wall:.3f} | {r_cpu:.3f} | {paired(ours, theirs):.3f} | "
+            f"<= {goal}: {ok} | {other} | {wall[ours] / wall[other]:.3f} | "
+            f"{cpu[ours] / cpu[other]:.3f} |"
+        )
+    for be in ("numba", "jax"):
+        lines.append(f"| {be} sgld (sample) / blackjax sgld floyd | "
+                     f"{wall[f'{be} sgld'] / wall['blackjax sgld floyd']:.3f} | "
+                     f"{cpu[f'{be} sgld'] / cpu['blackjax sgld floyd']:.3f} | "
+                     f"{paired(f'{be} sgld', 'blackjax sgld floyd'):.3f} | — | | | |")  # fmt: skip
     lines += ["", "## Engine time per step against n (SGLD, b fixed)", "",
-              "| n | numba µs/step | jax µs/step |", "|---|---|---|"]  # fmt: skip
+              "| n | numba µs/step | numba CPU µs/step | jax µs/step | jax CPU µs/step |",
+              "|---|---|---|---|---|"]  # fmt: skip
     by_n: dict = {}
     for row in scale_rows:
-        by_n.setdefault(row["n"], {})[row["backend"]] = row["seconds_per_step"] * 1e6
-    lines += [f"| {k} | {v.get('numba', float('nan')):.2f} | {v.get('jax', float('nan')):.2f} |"
-              for k, v in by_n.items()]  # fmt: skip
+        by_n.setdefault(row["n"], {})[row["backend"]] = row
+    for k, v in by_n.items():
+        cells = []
+        for be in ("numba", "jax"):
+            r = v.get(be, {})
+            cells += [f"{r.get('seconds_per_step', float('nan')) * 1e6:.2f}",
+                      f"{r.get('cpu_seconds_per_step', float('nan')) * 1e6:.2f}"]  # fmt: skip
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Memory per chain: state {2 * d + 2} numbers (SGLD; SGHMC {3 * d + 2}) plus the "

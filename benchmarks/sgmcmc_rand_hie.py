@@ -202,12 +202,14 @@ def kernels(problem: Problem, *, setup_log=log) -> dict[str, tuple[Any, int, np.
               f"|∇log π| = {mode.grad_norm:.2g}")  # fmt: skip
     h_sgld, h_cv = 2e-6, 1e-4
     return {
-        "SGLD": (SGLD(h_sgld, batch_size=BATCH, n_data=n), 1,
+        "SGLD": (SGLD(h_sgld, batch_size=BATCH, n_data=n, gradient_noise=True), 1,
                  predicted_sgld_cov(problem, h_sgld, BATCH, False)),
-        "pSGLD": (PSGLD(1e-7, batch_size=BATCH, n_data=n, alpha=0.99, lam=1e-3), 1, None),
-        "SGLD-CV": (SGLDCV.around(mode, h_cv, batch_size=BATCH), 2,
+        "pSGLD": (PSGLD(1e-7, batch_size=BATCH, n_data=n, alpha=0.99, lam=1e-3,
+                        gradient_noise=True), 1, None),
+        "SGLD-CV": (SGLDCV.around(mode, h_cv, batch_size=BATCH, gradient_noise=True), 2,
                     predicted_sgld_cov(problem, h_cv, BATCH, True)),
-        "SGHMC": (SGHMC(3e-4, batch_size=BATCH, n_data=n, friction=100.0), 1, None),
+        "SGHMC": (SGHMC(3e-4, batch_size=BATCH, n_data=n, friction=100.0,
+                        gradient_noise=True), 1, None),
     }  # fmt: skip
 
 

@@ -33,8 +33,9 @@ from langevin.kernels.sgmcmc import (
     SGLD,
     SGLDCV,
     SGNHT,
+    SGLDWithGradientNoise,
     find_mode,
-    minibatch_estimate,
+    minibatch_estimate_with_noise,
 )
 from langevin.kernels.structured_sgmcmc import StructuredSGLD
 from langevin.spec import Index, NoiseKind, draw_numpy
@@ -200,11 +201,13 @@ def _run(backend, kernel, target, noise, init_noise, x0, dim):
 
 
 @pytest.mark.parametrize("backend", ["numba", "jax"])
-def test_sgld_with_the_full_batch_is_ula(backend):
+@pytest.mark.parametrize("gradient_noise", [False, True])
+def test_sgld_with_the_full_batch_is_ula(backend, gradient_noise):
     """b = n: every minibatch is the whole data set, and SGLD equals ULA on the same normals
-    to 1e-12 (the gradients differ only by the order of summation)."""
+    to 1e-12 (the gradients differ only by the order of summation), with and without the
+    gradient-noise estimate (which is then 0: the factor 1 − b/n; NaN when not asked for)."""
     target, _, _ = regression(n=30, d=3)
-    kernel = SGLD(0.01, batch_size=30, n_data=30)
+    kernel = SGLD(0.01, batch_size=30, n_data=30, gradient_noise=gradient_noise)
     noise = draw_numpy(kernel.noise(3), np.random.default_rng(4), (2, 50))
     init_noise = draw_numpy(kernel.init_noise(3), np.random.default_rng(5), (2,))
     x0 = np.random.default_rng(6).normal(size=(2, 3))
@@ -215,7 +218,10 @@ def test_sgld_with_the_full_batch_is_ula(backend):
         ula = _run(backend, ula_kernel, target, ula_noise, None, x0, 3)
     np.testing.assert_allclose(sg.position, ula.position, rtol=0, atol=1e-12)
     np.testing.assert_allclose(sg.logdensity, ula.logdensity, rtol=1e-12)
-    np.testing.assert_allclose(sg.info["gradient_noise"], 0.0, atol=1e-9)  # (1 − b/n) = 0
+    if gradient_noise:
+        np.testing.assert_allclose(sg.info["gradient_noise"], 0.0, atol=1e-9)  # (1 − b/n) = 0
+    else:
+        assert np.all(np.isnan(sg.info["gradient_noise"]))
 
 
 def _full_grad(target, x):
@@ -321,7 +327,7 @@ def test_gradient_noise_estimate_is_unbiased(b):
     per_datum = X * ((y - X @ x) / 1.0)[:, None]
     s2 = np.sum(np.var(per_datum, axis=0, ddof=1))
     truth = n * n * (1 - b / n) * s2 / b
-    estimate = make_twin(minibatch_estimate, numpy_ops, lambda f: f, {})
+    estimate = make_twin(minibatch_estimate_with_noise, numpy_ops, lambda f: f, {})
     form = numba_backend.bind_target(target)
     params = SGLD(0.1, batch_size=b, n_data=n).params()
     rng = np.random.default_rng(16)
@@ -509,3 +515,97 @@ def test_the_jax_init_draw_compiles_once(monkeypatch):
     assert traced == [1]
     for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(second)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# -- the gradient-noise option: computed only when asked for ------------------------------------
+def test_gradient_noise_option_picks_the_class_and_survives_copies():
+    import pickle
+
+    plain = SGLD(0.1, batch_size=2, n_data=10)
+    noisy = SGLD(0.1, batch_size=2, n_data=10, gradient_noise=True)
+    assert type(plain) is SGLD and not plain.gradient_noise
+    assert type(noisy) is SGLDWithGradientNoise and noisy.gradient_noise
+    assert noisy.name == "SGLD" and isinstance(noisy, SGLD)
+    assert type(dataclasses.replace(noisy, gradient_noise=False)) is SGLD
+    assert type(dataclasses.replace(plain, gradient_noise=True)) is SGLDWithGradientNoise
+    assert type(dataclasses.replace(noisy, step_size=0.2)) is SGLDWithGradientNoise
+    back = pickle.loads(pickle.dumps(noisy))
+    assert back == noisy and type(back) is SGLDWithGradientNoise
+    assert SGLD.step_math is not SGLDWithGradientNoise.step_math
+    for cls in (SGHMC, PSGLD, SGNHT):
+        k = cls(0.1, batch_size=2, n_data=10, gradient_noise=True)
+        assert k.gradient_noise and type(k).computes_gradient_noise and k.name == cls.__name__
+    with pytest.raises(TypeError, match="gradient_noise"):
+        SGLD(0.1, batch_size=2, n_data=10, gradient_noise="yes")
+
+
+@pytest.mark.parametrize("cls", [SGLD, pytest.param(SGHMCCV, marks=pytest.mark.slow)],
+                         ids=lambda k: k.__name__)  # fmt: skip
+def test_gradient_noise_changes_no_draw(cls, x64):
+    """Same noise, b < n: the chain with the gradient-noise estimate (two half-batch calls)
+    is the chain without it (one whole-batch call) up to the order of summation, on both
+    backends; its ``gradient_noise`` is finite and positive, the other's NaN."""
+    target = conformance_target()
+    kernel = cls.for_conformance(0.1, target)
+    noisy = dataclasses.replace(kernel, gradient_noise=True)
+    noise = draw_numpy(kernel.noise(DIM), np.random.default_rng(3), (2, 30))
+    init_noise = draw_numpy(kernel.init_noise(DIM), np.random.default_rng(4), (2,))
+    x0 = np.random.default_rng(5).standard_normal((2, DIM))
+    for backend in ("numba", "jax"):
+        a = _run(backend, kernel, target, noise, init_noise, x0, DIM)
+        b = _run(backend, noisy, target, noise, init_noise, x0, DIM)
+        np.testing.assert_allclose(a.position, b.position, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.logdensity, b.logdensity, rtol=1e-12, atol=1e-12)
+        assert np.all(np.isnan(a.info["gradient_noise"]))
+        assert np.all(np.isfinite(b.info["gradient_noise"]) & (b.info["gradient_noise"] > 0))
+
+
+# -- the minibatch draw (langevin.spec.Index) ---------------------------------------------------
+def test_index_draw_is_the_same_from_numpy_and_from_the_numba_loop():
+    """``Index.draw_numpy`` and the Numba in-loop drawer consume one generator identically:
+    the common case, Lemire's rejections (at the bound 3·2²⁹ one 32-bit word in four is
+    drawn again) and the ``rng.integers`` path of bounds past 2³¹; and each draw is ``size``
+    distinct items."""
+    from langevin.spec import _numba_drawers
+
+    draw = _numba_drawers()[("index", 1)]
+    for n, size in [(5, 5), (12, 5), (100_000, 100), (3 * 2**29 + 2, 3), (2**31 + 5, 4)]:
+        r1, r2 = np.random.default_rng(n), np.random.default_rng(n)
+        for _ in range(100):
+            a, c = Index(n, size).draw_numpy(r1), draw(r2, (n, size))
+            np.testing.assert_array_equal(a, c)
+            assert len(set(a.tolist())) == size and 0 <= a.min() and a.max() < n
+        assert r1.random() == r2.random()  # and both left the generator in one state
+
+
+def test_index_draw_bounded_integers_are_exactly_uniform():
+    """Lemire's rejection is what makes the bounded integers uniform: at the bound
+    m = 3·2²⁹ the multiply-and-shift alone gives residues mod 3 in proportions 3:3:2 (a
+    pattern of period 8 in the 32-bit word); with the rejection (one word in four) they
+    are uniform. Chi-square over 30 000 draws of ``Index(m, 1)``."""
+    from scipy.stats import chi2
+
+    from langevin.spec import floyd_draws_numpy
+
+    m = 3 * 2**29
+    rng = np.random.default_rng(11)
+    t = np.concatenate([floyd_draws_numpy(rng, m, 1) for _ in range(30_000)])
+    counts = np.bincount(t % 3, minlength=3)
+    stat = np.sum((counts - 10_000) ** 2 / 10_000)
+    assert chi2.sf(stat, 2) > 1e-5, counts
+
+
+def test_the_jax_block_draw_is_floyd_s():
+    """``floyd_indices_block`` (JAX, every row at once) gives ``floyd_indices`` (the
+    reference loop) row by row, on draws with many clashes (small n) and with none."""
+    import jax.numpy as jnp
+
+    from langevin.spec import floyd_indices, floyd_indices_block
+
+    rng = np.random.default_rng(2)
+    for n, size in [(5, 5), (10, 7), (64, 33), (10**6, 50)]:
+        t = np.stack([[rng.integers(0, n - size + k + 1) for k in range(size)]
+                      for _ in range(300)])  # fmt: skip
+        got = np.asarray(jax.jit(floyd_indices_block, static_argnums=1)(jnp.asarray(t), n))
+        expected = np.stack([floyd_indices(row, n) for row in t])
+        np.testing.assert_array_equal(got, expected)

@@ -17,8 +17,18 @@ def test_sgmcmc_blackjax_tiny(tmp_path):
     with (tmp_path / "sgmcmc_blackjax_tiny.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     medians = {r["name"]: float(r["seconds"]) for r in rows if r["run"] == "median"}
-    assert {"numba sgld", "jax sgld engine", "blackjax sgld", "blackjax sghmc"} <= set(medians)
+    assert {
+        "numba sgld",
+        "jax sgld engine",
+        "blackjax sgld",
+        "blackjax sgld floyd",
+        "blackjax sghmc",
+        "blackjax sghmc 100x10",
+        "jax sgld engine +noise",
+    } <= set(medians)
     assert all(math.isfinite(v) and v > 0 for v in medians.values())
     scaling = [float(r["seconds"]) for r in rows if r["name"].startswith("scaling")]
     assert scaling and all(v > 0 for v in scaling)
-    assert "| jax sgld / blackjax sgld |" in (tmp_path / "sgmcmc_blackjax_tiny.md").read_text()
+    text = (tmp_path / "sgmcmc_blackjax_tiny.md").read_text()
+    assert "| jax sgld engine / blackjax sgld floyd |" in text
+    assert "| numba sghmc engine / blackjax sghmc |" in text

@@ -91,8 +91,10 @@ print(target, "test rows:", len(y_test))
 # %%
 batch = 100
 kernels = {
-    "SGLD": SGLD(2e-6, batch_size=batch, n_data=n),
-    "pSGLD": PSGLD(1e-7, batch_size=batch, n_data=n, alpha=0.99, lam=1e-3),
+    # gradient_noise=True: each step also estimates tr Cov(ĝ) (two half-batch likelihood
+    # calls instead of one; off by default)
+    "SGLD": SGLD(2e-6, batch_size=batch, n_data=n, gradient_noise=True),
+    "pSGLD": PSGLD(1e-7, batch_size=batch, n_data=n, alpha=0.99, lam=1e-3, gradient_noise=True),
     "structured SGLD": StructuredSGLD(2e-6, groups=group_randomly(d, 4, seed=0),
                                       batch_size=batch, n_data=n, buffer_size=200),
 }  # fmt: skip

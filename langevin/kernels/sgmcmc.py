@@ -57,12 +57,14 @@ step. Welling & Teh's ``ε_t = a (b + t)^(−γ)`` is ``decay = b``, ``step_size
 
 * :class:`SGLDCV`, :class:`SGHMCCV`: SGLD and SGHMC with the estimate (2).
 
-**Gradient-noise statistics.** Every kernel reports ``gradient_noise`` in its info: an
-estimate of ``tr Cov(ĝ | θ)``, the total variance of the minibatch gradient at the step's
-new position. The batch is split into its even and odd positions (``b₁ = ⌈b/2⌉``,
-``b₂ = ⌊b/2⌋`` items; the two ``loglik`` calls cost what one call on the whole batch
-costs); with ``ḡ_k`` the mean per-datum gradient (or gradient difference, for control
-variates) of half k,
+**Gradient-noise statistics.** Built with ``gradient_noise=True``, a kernel reports in its
+info field ``gradient_noise`` an estimate of ``tr Cov(ĝ | θ)``, the total variance of the
+minibatch gradient at the step's new position (by default the field is NaN and the step
+does not compute it: it is a diagnostic, and on JAX its two half-batch ``loglik`` calls
+cost 1.3-1.7× one whole-batch call; the chain is the same either way, up to the order of
+summation). The batch is split into its even and odd positions (``b₁ = ⌈b/2⌉``,
+``b₂ = ⌊b/2⌋`` items); with ``ḡ_k`` the mean per-datum gradient (or gradient difference,
+for control variates) of half k,
 
     S² = ‖ḡ₁ − ḡ₂‖² / (1/b₁ + 1/b₂),       tr Cov(ĝ) ≈ n² (1 − b/n) S² / b,
 
@@ -95,7 +97,7 @@ References:
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -252,7 +254,19 @@ def noise_from_halves(g1, g2, b, n_data):
 
 @portable
 def minibatch_estimate(target, x, batch, params):
-    """Estimate (1): ``∇log p(θ) + (n/b) Σ_B ∇log p(d_i | θ)`` and the matching log π."""
+    """Estimate (1): ``∇log p(θ) + (n/b) Σ_B ∇log p(d_i | θ)`` and the matching log π, from
+    one ``loglik`` call on the whole batch (no gradient-noise estimate: ``noise`` is NaN)."""
+    b = batch.shape[0]
+    lb, gb = xp.loglik(target, x, batch)
+    lp, gp = xp.logprior(target, x)
+    scale = params.n_data / b
+    return Estimate(lp + scale * lb, gp + scale * gb, gp, xp.nan + 0.0 * lb)
+
+
+@portable
+def minibatch_estimate_with_noise(target, x, batch, params):
+    """Estimate (1) from the batch's two halves, and the gradient-noise estimate (module
+    docstring) from their difference."""
     b = batch.shape[0]
     first, second = batch_halves(batch)
     l1, g1 = xp.loglik(target, x, first)
@@ -266,7 +280,20 @@ def minibatch_estimate(target, x, batch, params):
 @portable
 def control_variate_estimate(target, x, batch, params):
     """Estimate (2) around ``params.centre``: ``∇log p(θ) + ∇ℓ(θ̂) + (n/b) Σ_B [∇ℓ_i(θ) −
-    ∇ℓ_i(θ̂)]``, and the matching log π."""
+    ∇ℓ_i(θ̂)]``, and the matching log π (whole batch; ``noise`` is NaN)."""
+    b = batch.shape[0]
+    lb, gb = xp.loglik(target, x, batch)
+    cb, hb = xp.loglik(target, params.centre, batch)
+    lp, gp = xp.logprior(target, x)
+    scale = params.n_data / b
+    grad = gp + params.centre_grad + scale * (gb - hb)
+    logdensity = lp + params.centre_loglik + scale * (lb - cb)
+    return Estimate(logdensity, grad, gp, xp.nan + 0.0 * lb)
+
+
+@portable
+def control_variate_estimate_with_noise(target, x, batch, params):
+    """Estimate (2) from the batch's two halves, and the gradient-noise estimate."""
     b = batch.shape[0]
     first, second = batch_halves(batch)
     l1, g1 = xp.loglik(target, x, first)
@@ -336,7 +363,7 @@ def sghmc_step(state, noise, step_size, params, target):
 @portable
 def psgld_init(position, noise, params, target):
     """State at ``position``: V = (1 − α) ḡ ⊙ ḡ from the init batch (V starts at 0)."""
-    est = minibatch_estimate(target, position, noise.batch, params)
+    est = estimate(target, position, noise.batch, params)  # noqa: F821 (bound per kernel)
     gbar = (est.grad - est.prior_grad) / params.n_data
     v = (1.0 - params.alpha) * gbar * gbar
     return PSGLDState(position, v, est.logdensity, est.grad, 0)
@@ -348,7 +375,7 @@ def psgld_step(state, noise, step_size, params, target):
     h = scheduled_step(step_size, state.iteration, params)
     g = 1.0 / (params.lam + xp.sqrt(state.square_avg))
     x = state.position + h * g * state.grad + xp.sqrt(2.0 * h * g) * noise.normal
-    est = minibatch_estimate(target, x, noise.batch, params)
+    est = estimate(target, x, noise.batch, params)  # noqa: F821 (bound per kernel)
     gbar = (est.grad - est.prior_grad) / params.n_data
     v = params.alpha * state.square_avg + (1.0 - params.alpha) * gbar * gbar
     info = SGInfo(1.0 + 0.0 * h, diverged(est.logdensity, x), h, est.noise)
@@ -359,7 +386,7 @@ def psgld_step(state, noise, step_size, params, target):
 @portable
 def sgnht_init(position, noise, params, target):
     """State at ``position``: p ~ N(0, I) from the init noise, ξ = A."""
-    est = minibatch_estimate(target, position, noise.batch, params)
+    est = estimate(target, position, noise.batch, params)  # noqa: F821 (bound per kernel)
     return SGNHTState(position, noise.normal, params.diffusion + 0.0 * est.logdensity,
                       est.logdensity, est.grad, 0)  # fmt: skip
 
@@ -372,20 +399,34 @@ def sgnht_step(state, noise, step_size, params, target):
          + xp.sqrt(2.0 * params.diffusion * h) * noise.normal)  # fmt: skip
     x = state.position + h * p
     xi = state.thermostat + h * (xp.sum(p * p) / p.shape[0] - 1.0)
-    est = minibatch_estimate(target, x, noise.batch, params)
+    est = estimate(target, x, noise.batch, params)  # noqa: F821 (bound per kernel)
     info = SGInfo(1.0 + 0.0 * h, diverged(est.logdensity, x), h, est.noise)
     return SGNHTState(x, p, xi, est.logdensity, est.grad, state.iteration + 1), info
 
 
-# The plain and control-variate kernels share their step; the estimator is a bound global.
-_sg_init_plain = bind_globals(sg_init, estimate=minibatch_estimate)
-_sg_init_cv = bind_globals(sg_init, estimate=control_variate_estimate)
-_sgld_step_plain = bind_globals(sgld_step, estimate=minibatch_estimate)
-_sgld_step_cv = bind_globals(sgld_step, estimate=control_variate_estimate)
-_sghmc_init_plain = bind_globals(sghmc_init, estimate=minibatch_estimate)
-_sghmc_init_cv = bind_globals(sghmc_init, estimate=control_variate_estimate)
-_sghmc_step_plain = bind_globals(sghmc_step, estimate=minibatch_estimate)
-_sghmc_step_cv = bind_globals(sghmc_step, estimate=control_variate_estimate)
+# The plain and control-variate kernels share their step; the estimator is a bound global,
+# with or without the gradient-noise estimate (``gradient_noise=True``: one class each, so
+# that the compiled step computes only what is asked for).
+_ESTIMATORS = {
+    ("plain", False): minibatch_estimate,
+    ("plain", True): minibatch_estimate_with_noise,
+    ("cv", False): control_variate_estimate,
+    ("cv", True): control_variate_estimate_with_noise,
+}
+
+
+def _bound(fn, kind: str, noise: bool):
+    return bind_globals(fn, estimate=_ESTIMATORS[(kind, noise)])
+
+
+_sg_init_plain = _bound(sg_init, "plain", False)
+_sg_init_cv = _bound(sg_init, "cv", False)
+_sgld_step_plain = _bound(sgld_step, "plain", False)
+_sgld_step_cv = _bound(sgld_step, "cv", False)
+_sghmc_init_plain = _bound(sghmc_init, "plain", False)
+_sghmc_init_cv = _bound(sghmc_init, "cv", False)
+_sghmc_step_plain = _bound(sghmc_step, "plain", False)
+_sghmc_step_cv = _bound(sghmc_step, "cv", False)
 
 
 # -- the kernel classes ----------------------------------------------------------------------
@@ -439,6 +480,7 @@ class _StochasticGradient(Kernel):
     n_data: int | None = None
     decay: float = 1.0
     gamma: float = 0.0
+    gradient_noise: bool = field(default=False, kw_only=True)
 
     exact: ClassVar[bool] = False
     bias_order: ClassVar[float] = 1.0
@@ -448,10 +490,26 @@ class _StochasticGradient(Kernel):
     #: fall of it as a blow-up (proposed hook for the collapse check; see the report).
     logdensity_is_estimate: ClassVar[bool] = True
     Info = SGInfo
+    #: Whether the compiled step estimates the gradient noise (the class decides; the
+    #: constructor picks the class from ``gradient_noise``: see :func:`_noise_variant`).
+    computes_gradient_noise: ClassVar[bool] = False
+    _variants: ClassVar[dict[bool, type]] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        # gradient_noise=True/False picks the class whose compiled step does (not) estimate
+        # the gradient noise; without the keyword (unpickling, classmethods) the class stays.
+        want = kwargs.get("gradient_noise")
+        if isinstance(want, bool) and cls._variants:
+            cls = cls._variants[want]
+        return object.__new__(cls)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        owner = type(self).__name__
+        owner = self.name
+        if not isinstance(self.gradient_noise, bool):
+            raise TypeError(f"{owner}: gradient_noise must be True or False; got "
+                            f"{self.gradient_noise!r}")  # fmt: skip
+        object.__setattr__(self, "gradient_noise", type(self).computes_gradient_noise)
         _check_int(owner, "batch_size", self.batch_size, 1)
         if self.n_data is not None:
             _check_int(owner, "n_data", self.n_data, 1)
@@ -463,7 +521,7 @@ class _StochasticGradient(Kernel):
 
     def _n(self) -> int:
         if self.n_data is None:
-            raise ValueError(_NEEDS_DATA.format(owner=type(self).__name__))
+            raise ValueError(_NEEDS_DATA.format(owner=self.name))
         return self.n_data
 
     def noise(self, dim: int) -> SGNoise:
@@ -520,6 +578,8 @@ class SGLD(_StochasticGradient):
         batch_size: b, the minibatch size.
         n_data: n, the number of data points (``target.n_data``).
         decay, gamma: the polynomial-decay schedule (gamma = 0: constant step).
+        gradient_noise: keyword-only; True to estimate tr Cov(ĝ) at every step (the info
+            field ``gradient_noise``; NaN when False, the default). All SG kernels take it.
 
     Example:
         >>> import numpy as np, langevin
@@ -568,7 +628,7 @@ class SGLDCV(_StochasticGradient):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.centre is not None:
-            _centre_fields(type(self).__name__, self.centre, self.centre_grad, self.centre_loglik)
+            _centre_fields(self.name, self.centre, self.centre_grad, self.centre_loglik)
 
     @classmethod
     def around(cls, mode: Mode, step_size: float, **kwargs: Any) -> SGLDCV:
@@ -578,7 +638,7 @@ class SGLDCV(_StochasticGradient):
                    centre_loglik=mode.loglik, **kwargs)  # fmt: skip
 
     def params(self) -> CVParams:
-        c, g, v = _centre_fields(type(self).__name__, self.centre, self.centre_grad,
+        c, g, v = _centre_fields(self.name, self.centre, self.centre_grad,
                                  self.centre_loglik)  # fmt: skip
         return CVParams(*self._schedule(), c, g, v)
 
@@ -599,7 +659,8 @@ class SGHMC(_StochasticGradient):
 
     ``r' = (1 − hC) r + h ĝ(θ) + √(2(C − B̂)h) ξ``, ``θ' = θ + h r'`` (unit mass; Chen et
     al. 2014, Alg. 2). ``noise_estimate`` is V̂, the per-coordinate variance of ĝ you expect
-    (0: no correction; an info field ``gradient_noise`` reports tr Cov(ĝ) to help choose it);
+    (0: no correction; with ``gradient_noise=True`` the info field ``gradient_noise`` reports
+    tr Cov(ĝ) to help choose it);
     the injected noise is clipped at 0 when B̂ > C.
 
     Args:
@@ -680,8 +741,8 @@ class PSGLD(_StochasticGradient):
 
     State = PSGLDState
     Noise = SGNoise
-    init_math = staticmethod(psgld_init)
-    step_math = staticmethod(psgld_step)
+    init_math = staticmethod(_bound(psgld_init, "plain", False))
+    step_math = staticmethod(_bound(psgld_step, "plain", False))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -715,8 +776,8 @@ class SGNHT(_StochasticGradient):
 
     State = SGNHTState
     Noise = SGNoise
-    init_math = staticmethod(sgnht_init)
-    step_math = staticmethod(sgnht_step)
+    init_math = staticmethod(_bound(sgnht_init, "plain", False))
+    step_math = staticmethod(_bound(sgnht_step, "plain", False))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -727,6 +788,35 @@ class SGNHT(_StochasticGradient):
 
     def params(self) -> SGNHTParams:
         return SGNHTParams(*self._schedule(), float(self.diffusion))
+
+
+def _noise_variant(cls: type, init_fn: Any, step_fn: Any, kind: str) -> type:
+    """The class of ``cls`` with ``gradient_noise=True``: the same kernel whose step also
+    estimates tr Cov(ĝ) from the batch's two halves (``cls(..., gradient_noise=True)``
+    returns an instance of it). A class of its own, so that the compiled steps of the two
+    differ and the default one does not pay for the estimate (on JAX two half-batch calls
+    cost 1.3-1.7× one whole-batch call)."""
+    name = f"{cls.__name__}WithGradientNoise"
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"{cls.__name__} with the gradient-noise estimate (``gradient_noise=True``).",
+        "init_math": staticmethod(_bound(init_fn, kind, True)),
+        "step_math": staticmethod(_bound(step_fn, kind, True)),
+        "computes_gradient_noise": True,
+        "public_name": cls.public_name or cls.__name__,
+    }
+    variant = dataclass(frozen=True)(type(name, (cls,), namespace))
+    cls._variants = variant._variants = {False: cls, True: variant}
+    return variant
+
+
+SGLDWithGradientNoise = _noise_variant(SGLD, sg_init, sgld_step, "plain")
+SGLDCVWithGradientNoise = _noise_variant(SGLDCV, sg_init, sgld_step, "cv")
+SGHMCWithGradientNoise = _noise_variant(SGHMC, sghmc_init, sghmc_step, "plain")
+SGHMCCVWithGradientNoise = _noise_variant(SGHMCCV, sghmc_init, sghmc_step, "cv")
+PSGLDWithGradientNoise = _noise_variant(PSGLD, psgld_init, psgld_step, "plain")
+SGNHTWithGradientNoise = _noise_variant(SGNHT, sgnht_init, sgnht_step, "plain")
 
 
 # -- the mode search for control variates ---------------------------------------------------------

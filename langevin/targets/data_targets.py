@@ -661,19 +661,30 @@ def linear_regression_data(
 def _logistic_loglik(beta, idx, data):
     """``Σ_{i∈idx} [y_i η_i − log(1 + e^{η_i})]``, ``η_i = x_iᵀβ``, and its gradient.
 
-    Two passes over the batch: first every ``η_i`` (the rows' loads do not depend on each
-    other, so the CPU overlaps their cache misses — a random minibatch of a large data set
-    is latency-bound), then the values and the gradient from rows now in cache.
-    ``fastmath`` allows only reassociation and fused multiply-adds (vectorised dot
-    products; round-off changes at 1e-16), not the no-NaN/no-inf assumptions that would
-    hide a diverging chain."""
+    Three passes over the batch. A random minibatch of a large data set is bound by memory
+    latency, so the first pass only *loads* every cache line of each row (and ``y_i``): the
+    loads do not depend on each other, so the CPU keeps many rows' misses in flight (a pass
+    computing ``η_i`` directly holds fewer: each row's dot product is a chain of adds). The
+    second computes every ``η_i`` from rows now in cache, the third the values and the
+    gradient. The touched values are folded in as ``0 · m`` with ``m`` a minimum of finite
+    data (so exactly 0), which keeps the compiler from dropping the loads. ``fastmath``
+    allows only reassociation and fused multiply-adds (vectorised dot products; round-off
+    changes at 1e-16), not the no-NaN/no-inf assumptions that would hide a diverging chain.
+    (d = 20, b = 100, float64: 6.4 instead of 7.9 µs CPU per call at n = 10⁵, 13 instead
+    of 30 µs wall at n = 10⁶, on a loaded machine; ``benchmarks/sgmcmc_profile.py``.)"""
     X, y, _ = data
     d = beta.shape[0]
     b = idx.shape[0]
     eta = np.empty(b)
+    for k in range(b):  # touch: one load per cache line (8 float64) of the row, and y_i
+        i = idx[k]
+        m = min(y[i], X[i, d - 1])
+        for j in range(0, d, 8):
+            m = min(m, X[i, j])
+        eta[k] = m
     for k in range(b):
         i = idx[k]
-        t = 0.0
+        t = 0.0 * eta[k]  # exactly ±0: the data are finite (checked when the target is built)
         for j in range(d):
             t += X[i, j] * beta[j]
         eta[k] = t
