@@ -46,10 +46,22 @@ values (weights, exponent search); ``particles`` k random-walk steps, each one p
 likelihood *value* (no gradient). So langevin makes k likelihood gradients per particle and
 stage, BlackJAX k + 1, the random walk none.
 
-**What still differs** (by design of each package): BlackJAX picks the next exponent from
-the particles *before* it resamples and moves them, langevin and ``particles`` from the
-moved particles, so BlackJAX's realised ESS falls below the target and it needs a few more
-stages; BlackJAX also moves the prior draws once at β = 0, which the others do not.
+**The exponent criterion.** BlackJAX picks the next exponent from the particles *before* it
+resamples and moves them (unweighted: the population at the previous exponent), ``particles``
+from the moved particles (the CESS of Jasra et al. 2011). langevin's default
+(``exponent_rule="lookback"``, :mod:`langevin.smc.exponent`) takes the smaller of the two
+steps, so its stages are BlackJAX's (ℓ is more spread at the previous exponent, so that
+step is nearly always the smaller) while the moved particles' CESS never falls below the
+target. The row ``langevin jax cess`` is langevin with the CESS rule alone (the default
+before; JAX backend, the same chains as Numba's), a reference row that is neither ours in
+the goal nor a peer: the difference between it and ``langevin jax`` is what the criterion
+does at equal target ESS. BlackJAX also moves the prior draws once at β = 0, which the
+others do not (work without effect on the estimate: they are exact prior draws already).
+
+**Where the time goes.** After the rounds, ``time_breakdown`` runs langevin on each backend
+10 more times with timers around the engine's kernel steps, the ℓ evaluations, the exponent
+search, resampling and reweighting, the step-size tuning, the noise drawing and the initial
+particles; what is left is Python between stages (``--no-breakdown`` skips it).
 
 **Targets** (the prior is a proper distribution we can sample, the likelihood carries its
 normalising constants, so ``Z`` is the evidence):
@@ -101,11 +113,13 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.metadata
 import importlib.util
 import math
 import statistics
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,8 +159,12 @@ SIZES = {
     "tiny": (150, 2, 20_000),
 }
 TINY_STEPS = 2
-METHODS = ("langevin numba", "langevin jax", "blackjax", "particles", "particles waste-free")
+METHODS = ("langevin numba", "langevin jax", "langevin jax cess", "blackjax", "particles",
+           "particles waste-free")  # fmt: skip
 OURS = ("langevin numba", "langevin jax")
+#: reference rows, neither ours in the goal nor a peer: langevin with the previous default
+#: exponent rule (the CESS of the moved particles only), to show what the rule changes
+REFERENCE_ROWS = ("langevin jax cess",)
 
 
 # -- problems ------------------------------------------------------------------------------------
@@ -220,17 +238,23 @@ COEF_SD, SIGMA_SCALE = 10.0, 2.5  # the priors of posteriordb's arK model (its m
 
 @numba.njit(cache=True)
 def _ark_loglik_vg(z, data):
-    """``Σ_t log N(y_t; x_tᵀβ, e^{2s})`` and its gradient in ``(β, s)``."""
+    """``Σ_t log N(y_t; x_tᵀβ, e^{2s})`` and its gradient in ``(β, s)``. Element loops, one
+    pass over the rows: at 195 × 6 a BLAS call costs more than its arithmetic."""
     X, y = data
     n, p = X.shape
     s = z[p]
-    resid = y - np.dot(X, z[:p])
-    rss = np.dot(resid, resid)
+    grad = np.zeros(p + 1)
+    rss = 0.0
+    for i in range(n):
+        r = y[i]
+        for k in range(p):
+            r -= X[i, k] * z[k]
+        rss += r * r
+        for k in range(p):
+            grad[k] += X[i, k] * r
     inv_var = math.exp(-2.0 * s)
-    xt_r = np.dot(X.T, resid)
-    grad = np.empty(p + 1)
     for k in range(p):
-        grad[k] = xt_r[k] * inv_var
+        grad[k] *= inv_var
     grad[p] = -n + rss * inv_var
     return -0.5 * n * 1.8378770664093453 - n * s - 0.5 * rss * inv_var, grad
 
@@ -463,14 +487,15 @@ class Run:
     acceptance: float
 
 
-def langevin_runner(problem: Problem, backend: str, n: int, k: int) -> Callable[[int], Run]:
+def langevin_runner(problem: Problem, backend: str, n: int, k: int,
+                    exponent_rule: str = "lookback") -> Callable[[int], Run]:  # fmt: skip
     kernel = langevin.MALA(problem.step_size)
 
     def run(seed: int) -> Run:
         trace = tempered_smc(problem.tempered, kernel, n_particles=n, n_steps=k,
-                             target_ess=TARGET_ESS, resample_threshold=1.0,
-                             scheme="systematic", backend=backend, seed=seed,
-                             final_mutation=False, progress=False)  # fmt: skip
+                             target_ess=TARGET_ESS, exponent_rule=exponent_rule,
+                             resample_threshold=1.0, scheme="systematic", backend=backend,
+                             seed=seed, final_mutation=False, progress=False)  # fmt: skip
         return Run(trace.log_evidence, int(trace.n_stages[0]),
                    float(np.nanmean(trace.stages["acceptance_rate"])))  # fmt: skip
 
@@ -569,6 +594,8 @@ def make_runner(method: str, problem: Problem, n: int, k: int) -> Callable[[int]
         return langevin_runner(problem, "numba", n, k)
     if method == "langevin jax":
         return langevin_runner(problem, "jax", n, k)
+    if method == "langevin jax cess":
+        return langevin_runner(problem, "jax", n, k, exponent_rule="cess")
     if method == "blackjax":
         return blackjax_runner(problem, n, k)
     if method == "particles":
@@ -580,7 +607,7 @@ def make_runner(method: str, problem: Problem, n: int, k: int) -> Callable[[int]
 
 def work_per_stage(method: str, n: int, k: int) -> str:
     """Target evaluations per stage, by reading each implementation (module docstring)."""
-    if method in OURS:
+    if method in OURS or method in REFERENCE_ROWS:
         # the kernel state is carried across stages; ℓ from one prior evaluation (contract 2)
         return f"{n} x {k} value+grad, {n} x 1 prior value+grad"
     if method == "blackjax":
@@ -660,6 +687,92 @@ def measure(problem: Problem, methods: list[str], n: int, k: int, repeats: int,
     return items
 
 
+# -- where langevin's time goes ------------------------------------------------------------------
+#: the phases of a langevin run, in the order of the report
+PHASES = ("mutation (kernel steps)", "ℓ at the moved particles", "exponent search",
+          "resampling + reweighting", "step-size tuning", "noise drawing", "initial particles",
+          "other (Python between stages)")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _phase_timers(backend: str, acc: dict[str, float]):
+    """Wrap the engine's and the SMC loop's functions with wall-clock timers (JAX results are
+    waited for inside the timer, so asynchronous dispatch is charged to its phase)."""
+    from langevin.backends.base import get_backend
+    from langevin.smc import feynman_kac, stage_tuning, tempering
+
+    be = get_backend(backend)
+    sync = jax.block_until_ready if backend == "jax" else (lambda out: out)
+
+    def timed(phase, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = sync(fn(*args, **kwargs))
+            acc[phase] = acc.get(phase, 0.0) + time.perf_counter() - t0
+            return out
+
+        return wrapper
+
+    patches = [
+        (be, "run", PHASES[0]), (be, "map_members", PHASES[1]),
+        (tempering._TemperingFK, "_increment", PHASES[2]),
+        (stage_tuning.StageTuning, "tune", PHASES[4]),
+        (feynman_kac.GeneratorNoise, "particles", PHASES[5]),
+        (feynman_kac.GeneratorNoise, "uniforms", PHASES[5]),
+    ]  # fmt: skip
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+    init = feynman_kac._PopulationOps.__init__
+
+    def ops_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        for name in ("step", "reweight", "gather"):
+            setattr(self, name, timed(PHASES[3], getattr(self, name)))
+
+    m0 = tempering._TemperingFK.M0
+
+    def timed_m0(self, *args, **kwargs):  # the initial particles, their ℓ included
+        before = dict(acc)
+        t0 = time.perf_counter()
+        out = sync(m0(self, *args, **kwargs))
+        acc[PHASES[6]] = acc.get(PHASES[6], 0.0) + time.perf_counter() - t0
+        for phase in list(acc):  # M0's engine calls are not charged twice
+            if phase != PHASES[6]:
+                acc[phase] = before.get(phase, 0.0)
+        return out
+
+    try:
+        for obj, name, phase in patches:
+            setattr(obj, name, timed(phase, getattr(obj, name)))
+        feynman_kac._PopulationOps.__init__ = ops_init
+        tempering._TemperingFK.M0 = timed_m0
+        yield
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
+        feynman_kac._PopulationOps.__init__ = init
+        tempering._TemperingFK.M0 = m0
+
+
+def time_breakdown(problem: Problem, n: int, k: int, runs: int) -> dict[str, dict[str, float]]:
+    """Per backend: mean seconds per run in each of :data:`PHASES`, the run's wall and CPU
+    seconds and its number of stages, over ``runs`` runs after a warm-up."""
+    out = {}
+    for backend in ("numba", "jax"):
+        runner = langevin_runner(problem, backend, n, k)
+        runner(10_000)  # compiled
+        acc: dict[str, float] = {}
+        wall = cpu = stages = 0.0
+        with _phase_timers(backend, acc):
+            for seed in range(runs):
+                w, c, res = clock(lambda: runner(20_000 + seed))
+                wall, cpu, stages = wall + w, cpu + c, stages + res.n_stages
+        row = {phase: acc.get(phase, 0.0) / runs for phase in PHASES[:-1]}
+        row[PHASES[-1]] = wall / runs - sum(row.values())
+        row.update(wall=wall / runs, cpu=cpu / runs, stages=stages / runs, runs=runs)
+        out[f"langevin {backend}"] = row
+    return out
+
+
 def ratio_ci(ours: dict, peer: dict, r_ours: int, r_peer: int,
              level: float = 0.9) -> tuple[float, float]:  # fmt: skip
     """Confidence interval of ``var_ours·t_ours / (var_peer·t_peer)``: the ratio of sample
@@ -687,6 +800,7 @@ class ProblemResult:
     items: list[Measured]
     n: int
     k: int
+    breakdown: dict[str, dict[str, float]] | None = None
 
     def summaries(self) -> dict[str, dict[str, float]]:
         p = self.problem
@@ -701,8 +815,9 @@ class ProblemResult:
     @staticmethod
     def best_peer(summaries: dict[str, dict[str, float]]) -> str | None:
         peers = [
-            m for m in summaries if m not in OURS and math.isfinite(summaries[m]["var_x_time"])
-        ]
+            m for m in summaries if m not in OURS and m not in REFERENCE_ROWS
+            and math.isfinite(summaries[m]["var_x_time"])
+        ]  # fmt: skip
         return min(peers, key=lambda m: summaries[m]["var_x_time"]) if peers else None
 
 
@@ -747,7 +862,11 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
         "(bias / √(var/R + reference se²)); time = mean wall-clock seconds per run (CPU = "
         "process CPU seconds, all threads); **var × time** = var(log Ẑ) × time, lower is "
         "better; ratio = var × time / the best peer's; MSE × time = mean((log Ẑ − log Z)²) × "
-        "time, which also charges the bias. The goal (issue 4): langevin's ratio "
+        "time, which also charges the bias. `langevin jax cess` (where run) is langevin with "
+        "the exponent chosen by the CESS of the moved particles alone (`exponent_rule="
+        '"cess"`, the default before; the default `"lookback"` also bounds the step by '
+        "the ESS of the population at the previous exponent, as BlackJAX chooses it): a "
+        "reference row, neither ours in the goal nor a peer. The goal (issue 4): langevin's ratio "
         f"≤ {GOAL}. With R = {r} runs a sample variance is uncertain by about "
         f"±{100 * math.sqrt(2 / max(r - 1, 1)):.0f}% (one sd), hence the confidence "
         "intervals.",
@@ -794,7 +913,36 @@ def write_md(path: Path, config: dict, info: dict, results: list[ProblemResult])
             lines += ["", "The var × CPU ratio uses process CPU seconds (all threads) instead "
                       "of wall-clock time: the work done, a fairer guide when other processes "
                       "compete for the cores, and not what the goal is about.", ""]  # fmt: skip
+        if res.breakdown:
+            lines += breakdown_lines(res)
     path.write_text("\n".join(lines))
+
+
+def breakdown_lines(res: ProblemResult) -> list[str]:
+    """The "where the time goes" table of one problem (:func:`time_breakdown`)."""
+    b = res.breakdown or {}
+    names = list(b)
+    runs = b[names[0]].get("runs", 0) if names else 0
+    lines = [f"### Where langevin's time goes ({res.problem.name})", "",
+             f"Mean wall-clock seconds per run in each phase, over {runs:.0f} runs of each "
+             "backend after a warm-up (same settings as above; measured separately, after the "
+             "rounds, with timers around the engine's and the SMC loop's functions: JAX "
+             "results are waited for inside each timer). Per stage = per run / stages.", "",
+             "| phase | " + " | ".join(f"{m} (s/run) | {m} (ms/stage) | share" for m in names)
+             + " |", "|---|" + "---|---|---|" * len(names)]  # fmt: skip
+    for phase in (*PHASES, "wall", "cpu"):
+        cells = []
+        for m in names:
+            row = b[m]
+            share = f"{100 * row[phase] / row['wall']:.0f}%" if phase in PHASES else ""
+            cells.append(f"{row[phase]:.4f} | {1e3 * row[phase] / row['stages']:.2f} | {share}")
+        label = {"wall": "**whole run (wall)**", "cpu": "whole run (CPU, all threads)"}.get(
+            phase, phase
+        )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Stages per run: " + ", ".join(f"{m} {b[m]['stages']:.1f}" for m in names)
+              + ".", ""]  # fmt: skip
+    return lines
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -817,6 +965,8 @@ def main(argv: list[str] | None = None) -> list[ProblemResult]:
     parser.add_argument("--particles", type=int, default=None, help="N")
     parser.add_argument("--steps", type=int, default=None, help="k, mutation steps per stage")
     parser.add_argument("--repeats", type=int, default=None, help="R, timed runs per sampler")
+    parser.add_argument("--no-breakdown", action="store_true",
+                        help="skip the per-phase timing of langevin's runs")  # fmt: skip
     parser.add_argument("--reference-draws", type=int, default=None,
                         help="importance-sampling draws of the logistic reference")  # fmt: skip
     args, tag, flag = parse_sized(parser, argv)
@@ -856,6 +1006,12 @@ def main(argv: list[str] | None = None) -> list[ProblemResult]:
                 f"({problem.reference})")  # fmt: skip
             items = measure(problem, methods, n, k, repeats, log)
             res = ProblemResult(problem, items, n, k)
+            if not args.no_breakdown:
+                res.breakdown = time_breakdown(problem, n, k, runs=min(repeats, 10))
+                for m, row in res.breakdown.items():
+                    log(f"  {m} per run: " + ", ".join(
+                        f"{phase} {row[phase]:.3f} s" for phase in PHASES
+                    ) + f"; wall {row['wall']:.3f} s, CPU {row['cpu']:.3f} s")  # fmt: skip
             results.append(res)
             for method, s in res.summaries().items():
                 log(f"  {method:<22} log Z {s['log_z_mean']:.4f} ± {s['log_z_sd']:.4f} "

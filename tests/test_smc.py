@@ -164,6 +164,86 @@ def test_log_evidence_from_gaussian_reference(gauss):
     assert tr.n_stages.max() >= 2
 
 
+def test_log_evidence_adaptive_cess_rule(gauss):
+    """The previous default schedule (CESS of the moved particles only) stays unbiased, and
+    every stage keeps its ESS at the target."""
+    tr = run(gauss, repeats=60, seed=14, exponent_rule="cess")
+    assert evidence_ok(tr.log_evidence_runs, gauss.log_evidence)
+    assert np.all(tr.stages["ess"][:, :-1][np.isfinite(tr.stages["ess"][:, :-1])] > 0.499 * 300)
+
+
+class _Ell(NamedTuple):
+    ell: np.ndarray
+
+
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_lookback_rule_takes_the_smaller_step(gauss, backend):
+    """``exponent_rule="lookback"``: δ is the smaller of the CESS steps of the moved population
+    and of the population the previous exponent was chosen from; ``"cess"`` ignores the
+    latter. A wide previous population (ℓ ~ N(0, 10²)) then a narrow one (N(0, 1)): the
+    lookback step is the wide one's, and both keep the moved particles' CESS ≥ target."""
+    from langevin.smc import exponent
+    from langevin.smc._compile import twin
+    from langevin.smc.tempered_target import tempered_form
+    from langevin.smc.tempering import _TemperingFK
+
+    next_increment = twin(exponent.next_increment, "numpy")
+    log_cess_fraction = twin(exponent._log_cess_fraction, "numpy")
+    rng = np.random.default_rng(3)
+    n, target = 500, 0.5
+    wide, narrow = 10.0 * rng.standard_normal(n), rng.standard_normal(n)
+    zeros = np.zeros(n)
+    dtype = np.dtype(np.float64) if backend == "numba" else jax_backend.default_float()
+    form = tempered_form(gauss, None, backend, dtype)
+    steps = {}
+    for rule in ("lookback", "cess"):
+        fk = _TemperingFK(gauss, langevin.MALA(0.5), form, backend=backend, n_steps=1,
+                          schedule=None, target_ess=target, adapt_step_size=True,
+                          reference=None, dtype=dtype, rng=rng,
+                          exponent_rule=rule)  # fmt: skip
+        fk.logG(0, None, _Ell(wide), zeros)
+        beta1 = fk.beta
+        fk.logG(1, None, _Ell(narrow), zeros)
+        steps[rule] = fk.beta - beta1
+    from_wide = next_increment(zeros, wide, beta1, target)
+    from_narrow = next_increment(zeros, narrow, beta1, target)
+    assert from_wide < 0.5 * from_narrow  # the two rules differ here
+    assert steps["lookback"] == pytest.approx(from_wide, rel=1e-12)
+    assert steps["cess"] == pytest.approx(from_narrow, rel=1e-12)
+    for delta in steps.values():  # the moved particles' CESS is at least the target
+        assert log_cess_fraction(zeros, narrow, delta, math.log(n)) >= math.log(target) - 1e-12
+
+
+def test_model_densities_match_direct_formulas():
+    """The Numba forms of :func:`logistic_regression_model`'s likelihood (one logarithm per
+    ~900 rows) and of a diagonal :func:`normal_target` against direct NumPy/SciPy sums: far
+    tails (|η| up to ~700), and 3000 rows at η ≈ 0, whose product of ``1 + e^{−|η|}`` = 2³⁰⁰⁰
+    must be flushed before it overflows."""
+    from scipy import special, stats
+
+    rng = np.random.default_rng(4)
+    for n, scale in ((7, 100.0), (500, 3.0), (3000, 1e-9)):
+        X = rng.standard_normal((n, 4))
+        y = (rng.random(n) < 0.5).astype(float)
+        lik = smc.logistic_regression_model(X, y).likelihood
+        for beta in (scale * rng.standard_normal(4), np.zeros(4)):
+            value, grad = lik.numba_value_and_grad(beta, lik.numba_data)
+            eta = X @ beta
+            direct = np.sum(y * eta - np.logaddexp(0.0, eta))
+            assert value == pytest.approx(direct, rel=1e-13, abs=1e-12)
+            np.testing.assert_allclose(grad, X.T @ (y - special.expit(eta)), rtol=1e-12,
+                                       atol=1e-12)  # fmt: skip
+    var = np.array([0.5, 2.0, 1.5])
+    mean = np.array([0.1, -0.2, 0.3])
+    prior = smc.normal_target(mean, var)
+    x = np.array([0.3, 1.0, -2.0])
+    value, grad = prior.numba_value_and_grad(x, prior.numba_data)
+    assert value == pytest.approx(stats.multivariate_normal(mean, np.diag(var)).logpdf(x), 1e-13)
+    np.testing.assert_allclose(grad, -(x - mean) / var, rtol=1e-14)
+    with pytest.raises(ValueError, match="cov"):
+        smc.normal_target(mean, np.array([1.0, 0.0, 1.0]))
+
+
 # -- posterior moments -------------------------------------------------------------------------
 def test_posterior_moments_gaussian(gauss):
     tr = run(gauss, repeats=30, seed=13)
@@ -323,6 +403,7 @@ def no_compile(monkeypatch):
         (dict(reference=(0.0, 1.0)), TypeError, "GaussianReference"),
         (dict(reference=GaussianReference(np.zeros(2), np.eye(2))), ValueError, "shape"),
         (dict(seed=-1), TypeError, "seed"),
+        (dict(exponent_rule="ess"), ValueError, "exponent_rule"),
     ],
 )
 def test_bad_input_is_refused_before_compiling(gauss, no_compile, kwargs, error, match):

@@ -152,3 +152,4 @@ def test_smc_peers_tiny(tmp_path):
     np.testing.assert_allclose(by_method["langevin numba"], by_method["langevin jax"],
                                rtol=0, atol=1e-6)  # fmt: skip
     assert "Reference log Z" in md and "ours / best peer" in md
+    assert "Where langevin's time goes" in md and "exponent search" in md

@@ -36,10 +36,10 @@ from langevin.spec import check_noise
 from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 
 __all__ = [
-    "name", "bind_target", "prepare", "init", "run", "chain_keys", "chunk_length",
-    "broadcast_params", "noise_sources", "default_float", "canonical_float", "first_chunk",
-    "aligned_chunks", "next_chunk", "map_members", "member_mesh", "place_members", "to_host",
-    "mesh_failure", "failures_named",
+    "name", "bind_target", "prepare", "init", "init_population", "run", "chain_keys",
+    "chunk_length", "broadcast_params", "noise_sources", "default_float", "canonical_float",
+    "first_chunk", "aligned_chunks", "next_chunk", "map_members", "member_mesh",
+    "place_members", "to_host", "mesh_failure", "failures_named",
 ]  # fmt: skip
 
 name = "jax"
@@ -548,6 +548,12 @@ def init(prepared: Prepared, positions, params=None, noise=None, keys=None):
             noise = place_members(noise, mesh)
     data = prepared.form.data if mesh is None else prepared.data
     return prepared.init(x, noise, params, data)
+
+
+def init_population(prepared: Prepared, positions, params, noise):
+    """Batched initial states of a large population (SMC's particles), with its init noise
+    given: :func:`init`, which is compiled over the members already."""
+    return init(prepared, positions, params, noise)
 
 
 def chain_keys(seed: int, n_chains: int):

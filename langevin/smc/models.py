@@ -35,6 +35,65 @@ def _normal_value_and_grad(x, data):
     return 0.5 * np.dot(diff, grad) + constant, grad
 
 
+@numba.njit(cache=True)
+def _diagonal_normal_value_and_grad(x, data):
+    """``log N(x; m, diag(1/p))`` with its constant, and its gradient; ``data = (m, p, c)``.
+    Element loops: a 25-D prior costs ~0.1 µs, where a BLAS matrix-vector call costs more
+    than its arithmetic (tempering evaluates the prior at every kernel step)."""
+    mean, precision, constant = data
+    d = x.shape[0]
+    grad = np.empty(d)
+    value = constant
+    for i in range(d):
+        diff = x[i] - mean[i]
+        grad[i] = -precision[i] * diff
+        value += 0.5 * diff * grad[i]
+    return value, grad
+
+
+def _diagonal_normal_jax(mean, precision, constant):
+    def logdensity(x):
+        import jax.numpy as jnp
+
+        diff = x - jnp.asarray(mean, x.dtype)
+        return -0.5 * jnp.dot(diff, jnp.asarray(precision, x.dtype) * diff) + constant
+
+    return logdensity
+
+
+@numba.njit(cache=True)
+def _logistic_loglik_value_and_grad(beta, data):
+    """``log L(β) = Σ_i [y_i η_i − log(1 + e^{η_i})]``, ``η = Xβ``, and
+    ``∇log L = Xᵀ(y − σ(η))``; ``data = (X, y)``.
+
+    With ``e_i = e^{−|η_i|} ∈ (0, 1]``, ``log(1 + e^{η_i}) = max(η_i, 0) + log(1 + e_i)`` and
+    ``σ(η_i) = 1/(1 + e_i)`` (η_i > 0) or ``e_i/(1 + e_i)``: one exponential per row, none
+    that overflows. The ``log(1 + e_i)`` are summed as the logarithm of the product of the
+    ``1 + e_i ∈ (1, 2]`` (flushed into the sum before it can overflow), one logarithm per
+    ~900 rows instead of one per row: the row loop costs half as much (the transcendental
+    functions dominate a 500 × 25 evaluation), for a rounding error of ~1e-16 per row.
+    """
+    X, y = data
+    n = X.shape[0]
+    eta = np.dot(X, beta)
+    resid = np.empty(n)
+    linear = 0.0
+    product = 1.0
+    log_sum = 0.0
+    for i in range(n):
+        t = eta[i]
+        e = math.exp(-abs(t))
+        q = 1.0 + e
+        s = 1.0 / q
+        linear += y[i] * t - max(t, 0.0)
+        resid[i] = y[i] - (s if t > 0.0 else e * s)
+        product *= q
+        if product > 1e280:  # a product of factors <= 2: flush before 2^1024
+            log_sum += math.log(product)
+            product = 1.0
+    return linear - (log_sum + math.log(product)), np.dot(X.T, resid)
+
+
 def _normal_jax(mean, precision, constant):
     def logdensity(x):
         import jax.numpy as jnp
@@ -49,13 +108,24 @@ def normal_target(mean, cov, name: str = "normal") -> Target:
     """The normalised Gaussian log-density ``log N(x; mean, cov)`` as a Target (both forms).
 
     Unlike :func:`langevin.targets.gaussian` it keeps the constant
-    ``−½ log det(2π Σ)``, as evidence computations need.
+    ``−½ log det(2π Σ)``, as evidence computations need. A diagonal ``cov`` (given as its
+    ``(d,)`` diagonal) gets element-wise code, without a matrix.
     """
     mean = np.ascontiguousarray(mean, dtype=np.float64).reshape(-1)
     d = mean.shape[0]
     cov = np.asarray(cov, dtype=np.float64)
     if cov.shape == (d,):
-        cov = np.diag(cov)
+        if not np.all(np.isfinite(cov)) or np.any(cov <= 0):
+            raise ValueError("cov: the variances must be positive and finite")
+        precision = np.ascontiguousarray(1.0 / cov)
+        constant = -0.5 * d * math.log(2 * math.pi) - 0.5 * float(np.sum(np.log(cov)))
+        return Target(
+            dim=d,
+            jax={"logdensity": _diagonal_normal_jax(mean, precision, constant)},
+            numba={"value_and_grad": _diagonal_normal_value_and_grad},
+            data=(mean, precision, constant),
+            name=name,
+        )
     if cov.shape != (d, d):
         raise ValueError(f"cov must have shape ({d}, {d}) or ({d},); got {cov.shape}")
     chol = np.linalg.cholesky(cov)
@@ -114,7 +184,7 @@ def logistic_regression_model(X, y, prior_scale: float = 1.0) -> TemperedTarget:
     """Bayesian logistic regression as prior × likelihood: ``β ~ N(0, s² I)`` (normalised)
     and ``log L(β) = Σ_i [y_i η_i − log(1 + e^{η_i})]``, ``η = Xβ`` (the likelihood of
     :func:`langevin.targets.logistic_regression`, without its prior)."""
-    from langevin.targets.logistic import _logistic_jax, _logistic_value_and_grad
+    from langevin.targets.logistic import _logistic_jax
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
@@ -129,8 +199,8 @@ def logistic_regression_model(X, y, prior_scale: float = 1.0) -> TemperedTarget:
     likelihood = Target(
         dim=p,
         jax={"logdensity": _logistic_jax(X, y, 0.0)},
-        numba={"value_and_grad": _logistic_value_and_grad},
-        data=(X, y, 0.0),
+        numba={"value_and_grad": _logistic_loglik_value_and_grad},
+        data=(X, y),
         name="logistic_likelihood",
     )
     prior = normal_target(np.zeros(p), np.full(p, prior_scale**2), name="logistic_prior")
