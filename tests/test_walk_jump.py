@@ -334,3 +334,86 @@ def test_a_kernel_written_in_a_notebook_cell_walks(backend):
                             backend=backend, seed=0, progress=False)  # fmt: skip
     v = s**4 / (s**2 + sigma**2)
     assert_z_ok(moment_z_scores(trace.draws.astype(float), mu, v * np.eye(2)))
+
+
+def _jax_compiles(fn) -> int:
+    """The number of programs XLA compiled while ``fn()`` runs (JAX's monitoring events),
+    counting those loaded from the persistent compilation cache the tests keep
+    (tests/conftest.py) as compiled: a warm cache must not hide a compilation."""
+    from jax._src import monitoring
+
+    count = [0]
+
+    def on_duration(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            count[0] += 1
+
+    def on_event(event, **kwargs):
+        if event == "/jax/compilation_cache/cache_hits":
+            count[0] += 1
+
+    monitoring.register_event_duration_secs_listener(on_duration)
+    monitoring.register_event_listener(on_event)
+    try:
+        fn()
+    finally:  # (the public unregister functions are newer than the declared JAX floor)
+        unregister_duration = (
+            getattr(monitoring, "unregister_event_duration_listener", None)
+            or monitoring._unregister_event_duration_listener_by_callback
+        )
+        unregister_event = (
+            getattr(monitoring, "unregister_event_listener", None)
+            or monitoring._unregister_event_listener_by_callback
+        )
+        unregister_duration(on_duration)
+        unregister_event(on_event)
+    return count[0]
+
+
+@pytest.mark.slow  # four cold JAX compilations of the CLMC loop
+def test_clmc_compiles_once_for_all_levels_on_jax(x64):
+    """On JAX the level is runtime data: the compile count of a whole CLMC run does not grow
+    with m. Smoothed mixtures (one compiled density, the level's arrays as data) and other
+    level targets (one ``lax.switch`` over the levels) alike; each pair of runs is cold (a
+    new mixture shape, new target functions). The switch path gives the same chains as the
+    mixture path for the same Gaussian levels written both ways (1e-12, same noise).
+    Compilations (m = 2, m = 6), mixture and switch: (3, 3) and (3, 3); with the former
+    per-level targets (measured without the warm-up run) (12, 13) and (5, 13): it failed."""
+    inner, sigma, steps, chains = langevin.MALA(0.3), 1.0, 3, 2
+
+    def run(levels, noise=None, inits=None):
+        return chain_of_log_concave(levels, inner, sigma=sigma, m=len(levels), steps=steps,
+                                    chains=chains, initial_position=np.zeros(2),
+                                    backend="jax", noise=noise, init_noise=inits)  # fmt: skip
+
+    def mixture_levels(n_comp, m):
+        p = langevin.targets.gaussian_mixture(np.arange(2.0 * n_comp).reshape(n_comp, 2),
+                                              sds=np.full(n_comp, 0.5))  # fmt: skip
+        return [smoothed(p, sigma / np.sqrt(k)) for k in range(1, m + 1)]
+
+    def cov(scale, k):
+        return np.diag([scale + 1.0 / k, 1.0])
+
+    def gaussian_levels(scale, m):  # not mixtures: the lax.switch path
+        return [langevin.targets.gaussian(2, mean=[0.5, -0.5], cov=cov(scale, k))
+                for k in range(1, m + 1)]  # fmt: skip
+
+    run(gaussian_levels(0.5, 1))  # warm-up: what any first JAX run compiles
+    counts = {}
+    for name, make in (("mixture", mixture_levels), ("switch", gaussian_levels)):
+        few = _jax_compiles(lambda: run(make(2, 2)))
+        many = _jax_compiles(lambda: run(make(3, 6)))
+        counts[name] = (few, many)
+    print(counts)
+    for few, many in counts.values():
+        assert few >= 1 and many <= few, counts
+    levels = gaussian_levels(3.0, 3)
+    same = [langevin.targets.gaussian_mixture([[0.5, -0.5]], covs=[cov(3.0, k)])
+            for k in range(1, 4)]  # fmt: skip
+    rng = np.random.default_rng(4)
+    noise = [draw_numpy(inner.noise(2), rng, (chains, steps)) for _ in levels]
+    inits = [draw_numpy(inner.init_noise(2), rng, (chains,)) for _ in levels]
+    a = run(levels, noise, inits)
+    b = run(same, noise, inits)
+    np.testing.assert_allclose(a.measurements, b.measurements, rtol=0, atol=1e-12)
+    assert np.abs(a.measurements[:, 2] - a.measurements[:, 1]).max() > 0.05

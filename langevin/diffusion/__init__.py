@@ -18,7 +18,13 @@ See ``docs/walk_jump.md`` and ``docs/cmcd.md``.
 from langevin.diffusion import cmcd, denoisers, discrete, learned, paths, targets
 from langevin.diffusion.cmcd import CMCD, CMCDParams, mcd, ula_ais
 from langevin.diffusion.learned import PIS, PISParams
-from langevin.diffusion.paths import ControlNet, PathResult, PathSampler, TrainResult
+from langevin.diffusion.paths import (
+    ControlNet,
+    PathResult,
+    PathSampler,
+    TrainResult,
+    learned_betas,
+)
 from langevin.diffusion.targets import forty_mode_mixture, funnel_log_z, many_well, many_well_log_z
 from langevin.diffusion.walk_jump import (
     ChainOfLogConcave,
@@ -45,6 +51,7 @@ __all__ = [
     "forty_mode_mixture",
     "funnel_log_z",
     "learned",
+    "learned_betas",
     "many_well",
     "many_well_log_z",
     "mcd",

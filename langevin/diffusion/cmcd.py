@@ -3,10 +3,16 @@
 Vargas, Padhy, Blessing & Nüsken (ICLR 2024) anneal from a diagonal Gaussian ``q_0`` (its
 mean and scales learnable) to an unnormalised target γ along the geometric path
 
-    π̃_β(x) = q_0(x)^{1−β} γ(x)^β,       β_k = k/(K + 1),  k = 1..K,
+    π̃_β(x) = q_0(x)^{1−β} γ(x)^β,       0 < β_1 < … < β_K < 1,
 
-(the uniform grid of the authors' code: the bridge never reaches β = 1, the target enters
-through the final ``log γ(x_K)``; ALGORITHMS.md §9a) with the *controlled* Langevin SDE
+with a **learnable annealing schedule** (the authors' ``mgridref_y``; ALGORITHMS.md §9a):
+logits ``u_1..u_{K+1}`` give positive increments ``e^{u_j}`` and
+
+    β_k = Σ_{j≤k} e^{u_j} / Σ_{j=1}^{K+1} e^{u_j}
+
+(:func:`~langevin.diffusion.paths.learned_betas`); ``u = 0`` is the authors' uniform grid
+``β_k = k/(K + 1)`` (the bridge never reaches β = 1: the target enters through the final
+``log γ(x_K)``). The path is the *controlled* Langevin SDE
 ``dY = (∇log π_t(Y) + ∇φ_t(Y)) dt + √2 dW``. Its Euler discretisation with step ``ε_k`` and a
 control network ``φ(x, t)`` (:class:`~langevin.diffusion.paths.ControlNet`, ``t_k = k/K``)
 gives the forward and backward kernels of the authors' ``evolve_overdamped_cais``:
@@ -20,8 +26,10 @@ Gaussian normalisers cancel):
     log w = log γ(x_K) − log q_0(x_0)
             + Σ_k [ ‖x_k − m_k^F‖² − ‖x_{k−1} − m_k^B‖² ] / (4 ε_k),
 
-with ``E[w] = Z`` for *every* control, step size and K (the estimator is exact importance
-sampling of paths; the control only changes its variance). In the continuous-time limit the
+with ``E[w] = Z`` for *every* control, schedule, step size and K (the estimator is exact
+importance sampling of paths; the control and the schedule only change its variance: the
+intermediate densities telescope away whatever the β_k, as long as the forward and backward
+kernels of step k use the same β_k). In the continuous-time limit the
 optimal φ makes the forward and backward path laws equal and ``w ≡ Z``.
 
 Special cases (one code path; ``control=``):
@@ -42,6 +50,12 @@ fixed shape ``r_k`` (``schedule``: constant, linear decay, or the authors' ``cos
 stay exact. K = 0 with φ ≡ 0 is plain importance sampling from ``q_0``:
 ``log w = log γ(x_0) − log q_0(x_0)``.
 
+**What is learned** (``learn=``, :meth:`CMCD.train_mask`): ``q_0``'s mean and scales, λ,
+the schedule logits and the control, all by default; the authors' funnel runs keep ε fixed
+(``learn=("q0", "schedule", "control")``). On the funnel d = 10 at K = 32 the learned
+schedule is what closes most of the gap to the authors' log Ẑ (it moves β quickly towards 1:
+β_8 ≈ 0.7 instead of 0.27), see ``benchmarks/results/cmcd_logz.md``.
+
 **Losses** (JAX, optax; :meth:`PathSampler.train`): ``"kl"`` = −ELBO with reparameterised
 gradients (``compute_bound``), and ``"logvar"`` = Var(log w) on detached paths (VarGrad /
 the log-variance loss; ``MCD_CAIS_var_sn`` uses it on-policy; here it may also explore).
@@ -55,8 +69,10 @@ Example::
     import langevin
     from langevin.diffusion.cmcd import CMCD
     target = langevin.targets.neals_funnel(10)
-    sampler = CMCD(target, n_steps=32, step_size=0.02, init_scale=1.0)
-    trained = sampler.train(loss="kl", steps=300, batch=128)
+    sampler = CMCD(target, n_steps=32, step_size=0.1, schedule="cos_sq", init_scale=1.0,
+                   learn=("q0", "schedule", "control"))
+    trained = sampler.train(loss="kl", steps=2000, batch=300, learning_rate=5e-3)
+    sampler.betas(trained.params)   # the learned annealing grid β_1..β_K
     result = sampler.sample(trained.params, 2000, backend="numba", seed=0)
     result.log_Z, result.elbo    # log Ẑ and the ELBO (the funnel's log Z is 0 + its constant)
 
@@ -73,6 +89,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -83,10 +100,10 @@ from langevin.diffusion.paths import (
     PathSampler,
     _check_int,
     _check_positive,
-    beta_schedule,
     control_apply,
     diag_gaussian_logpdf,
     init_control,
+    learned_betas,
     step_schedule,
 )
 
@@ -98,6 +115,7 @@ __all__ = [
 xp: Any = None  # bound by each backend
 
 CONTROLS = ("cmcd", "mcd", "ula")
+LEARNABLE = ("q0", "step", "schedule", "control")
 
 # Columns of a CMCD coefficient row (one row per step k = 1..K).
 _BETA_PREV, _BETA, _EPS, _T_F, _T_B, _FINAL, _FWD, _BWD, _CLIP, _START_FINAL = range(10)
@@ -105,12 +123,15 @@ _BETA_PREV, _BETA, _EPS, _T_F, _T_B, _FINAL, _FWD, _BWD, _CLIP, _START_FINAL = r
 
 class CMCDParams(NamedTuple):
     """CMCD's learnable parameters: ``q_0 = N(mean, diag(e^{2 log_std}))``, the step
-    log-scale λ (shape (1,)) and the control network."""
+    log-scale λ (shape (1,)), the control network and the annealing schedule's logits
+    ``u`` (shape (K + 1,); :func:`~langevin.diffusion.paths.learned_betas`: ``β_k =
+    Σ_{j≤k} e^{u_j} / Σ_j e^{u_j}``, so ``u = 0`` is the uniform grid ``k/(K + 1)``)."""
 
     mean: Any
     log_std: Any
     log_step: Any
     net: ControlNet
+    beta_logits: Any
 
 
 @portable
@@ -185,6 +206,10 @@ class CMCD(PathSampler):
         control: ``"cmcd"``, ``"mcd"`` or ``"ula"``.
         hidden: width of the control network's two hidden layers.
         grad_clip: ``∇log γ`` in the drifts is clipped at ±grad_clip (> 0; inf: none).
+        learn: which params :meth:`train` updates, a subset of ``("q0", "step",
+            "schedule", "control")`` (``q_0``'s mean and scales, the step log-scale λ, the
+            annealing schedule's logits, the control network); default all of them
+            (``"control"`` is dropped for ``control="ula"``, which has none).
 
     Raises:
         ValueError / TypeError naming the argument, before anything compiles.
@@ -208,6 +233,7 @@ class CMCD(PathSampler):
         control: str = "cmcd",
         hidden: int = 32,
         grad_clip: float = 1e3,
+        learn: tuple[str, ...] | None = None,
     ) -> None:
         self._check_target(target, dim)
         self.n_steps = _check_int("n_steps", n_steps, 0)
@@ -225,6 +251,11 @@ class CMCD(PathSampler):
         ):
             raise ValueError(f"grad_clip must be a positive number (inf: none); got {grad_clip!r}")
         self.grad_clip = float(grad_clip)
+        if learn is None:
+            learn = LEARNABLE if control != "ula" else LEARNABLE[:3]
+        if not isinstance(learn, (tuple, list)) or not all(name in LEARNABLE for name in learn):
+            raise ValueError(f"learn must be a tuple of names from {LEARNABLE}; got {learn!r}")
+        self.learn = tuple(learn)
         d = self.dim
         mean = np.zeros(d) if init_mean is None else np.asarray(init_mean, dtype=np.float64)
         if mean.shape == ():
@@ -239,25 +270,51 @@ class CMCD(PathSampler):
         self.init_mean, self.init_scale = mean, scale
 
     def init_params(self, seed: int = 0) -> CMCDParams:
-        """The initial params: ``q_0 = N(init_mean, init_scale²)``, λ = 0 and the zero
-        control (a randomly initialised network with a zero output layer)."""
+        """The initial params: ``q_0 = N(init_mean, init_scale²)``, λ = 0, the zero
+        control (a randomly initialised network with a zero output layer) and the uniform
+        annealing grid (logits 0: ``β_k = k/(K + 1)``)."""
         return CMCDParams(
             mean=self.init_mean.copy(),
             log_std=np.log(self.init_scale),
             log_step=np.zeros(1),
             net=init_control(self.dim, self.hidden, seed),
+            beta_logits=np.zeros(self.n_steps + 1),
         )
+
+    def train_mask(self, params: CMCDParams) -> CMCDParams:
+        """Which leaves :meth:`train` updates (the ``learn`` argument)."""
+        import jax
+
+        def flag(tree, on):
+            return jax.tree_util.tree_map(lambda _: on, tree)
+
+        return CMCDParams(
+            mean=flag(params.mean, "q0" in self.learn),
+            log_std=flag(params.log_std, "q0" in self.learn),
+            log_step=flag(params.log_step, "step" in self.learn),
+            net=flag(params.net, "control" in self.learn),
+            beta_logits=flag(params.beta_logits, "schedule" in self.learn),
+        )
+
+    def betas(self, params: CMCDParams | None = None) -> np.ndarray:
+        """The annealing grid ``β_1..β_K`` of ``params`` (default: the initial, uniform
+        one); see :func:`~langevin.diffusion.paths.learned_betas`."""
+        params = self.init_params(0) if params is None else params
+        return learned_betas(np.asarray(params.beta_logits, dtype=np.float64), np)
+
+    def step_sizes(self, params: CMCDParams | None = None) -> np.ndarray:
+        """The steps ``ε_1..ε_K = ε_0 e^λ r_k`` of ``params`` (default: the initial ones)."""
+        params = self.init_params(0) if params is None else params
+        return self.step_size * self.shape * math.exp(float(params.log_step[0]))
 
     def coefficients(self, params: CMCDParams, np_or_jnp: Any = np) -> Any:
         """The ``(max(K, 1), 10)`` table: ``β_{k−1}, β_k, ε_k, t_{k−1}, t_k``, the final-step
         flag, the forward/backward control switches, the gradient clip, and (row 0) the K = 0
-        flag."""
+        flag. ``β`` and ``ε`` are computed with ``np_or_jnp`` from the params (differentiable
+        on JAX)."""
         mod = np_or_jnp
         k_steps = self.n_steps
         rows = max(k_steps, 1)
-        betas = beta_schedule(k_steps)
-        beta_prev = np.concatenate([[0.0], betas[:-1]]) if k_steps else np.zeros(1)
-        beta = betas if k_steps else np.zeros(1)
         shape = self.shape if k_steps else np.ones(1)
         k = np.arange(1, rows + 1, dtype=np.float64)
         denom = max(k_steps, 1)
@@ -265,8 +322,8 @@ class CMCD(PathSampler):
         bwd = 0.0 if self.control == "ula" else 1.0
         fixed = np.stack(
             [
-                beta_prev,
-                beta,
+                np.zeros(rows),
+                np.zeros(rows),
                 np.zeros(rows),
                 (k - 1.0) / denom,
                 k / denom,
@@ -279,11 +336,26 @@ class CMCD(PathSampler):
             axis=1,
         )
         eps = self.step_size * shape * mod.exp(params.log_step[0])
+        if k_steps:
+            beta = learned_betas(params.beta_logits, mod)
+            beta_prev = mod.concatenate([mod.zeros(1, dtype=beta.dtype), beta[:-1]])
+        else:
+            beta = beta_prev = mod.zeros(1)
         if mod is np:
             out = fixed.copy()
             out[:, _EPS] = eps
+            out[:, _BETA] = beta
+            out[:, _BETA_PREV] = beta_prev
             return out
-        return mod.asarray(fixed).at[:, _EPS].set(eps)
+        return (
+            mod.asarray(fixed)
+            .at[:, _EPS]
+            .set(eps)
+            .at[:, _BETA]
+            .set(beta)
+            .at[:, _BETA_PREV]
+            .set(beta_prev)
+        )
 
 
 def ula_ais(target: Any, n_steps: int, **kwargs: Any) -> CMCD:

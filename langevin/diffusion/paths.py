@@ -65,8 +65,10 @@ paths in a ``lax.scan``; the per-path ``log w`` gives the losses of
   off-policy; ``exploration > 0`` simulates with the forward noise scaled by
   ``1 + exploration``.
 
-The trained parameters are a pytree (nested NamedTuples of arrays), as every kernel's
-params: the Numba backend needs only the forward pass of the network (:func:`control_apply`).
+A sampler's :meth:`PathSampler.train_mask` says which leaves are trained (CMCD's
+``learn=``); the others get zero gradients. The trained parameters are a pytree (nested
+NamedTuples of arrays), as every kernel's params: the Numba backend needs only the forward
+pass of the network (:func:`control_apply`).
 
 References:
     Del Moral, P., Doucet, A. and Jasra, A. (2006). Sequential Monte Carlo samplers.
@@ -102,7 +104,7 @@ from langevin.smc.resampling import _check_scheme
 
 __all__ = [
     "ControlNet", "PathParticles", "PathNoise", "PathResult", "PathSampler", "TrainResult",
-    "beta_schedule", "step_schedule", "control_apply", "init_control", "silu",
+    "beta_schedule", "learned_betas", "step_schedule", "control_apply", "init_control", "silu",
     "diag_gaussian_logpdf", "LOSSES",
 ]  # fmt: skip
 
@@ -119,6 +121,24 @@ def beta_schedule(n_steps: int) -> np.ndarray:
     (ALGORITHMS.md §9a, replicated so that numbers compare)."""
     k = np.arange(1, n_steps + 1, dtype=np.float64)
     return k / (n_steps + 1.0)
+
+
+def learned_betas(logits: Any, np_or_jnp: Any = np) -> Any:
+    """The learnable annealing grid: for logits ``u_1..u_{K+1}`` (shape (K + 1,)),
+
+        β_k = Σ_{j≤k} e^{u_j} / Σ_{j=1}^{K+1} e^{u_j},      k = 1..K,
+
+    the normalised cumulative sum of positive increments (the CMCD authors' ``mgridref_y``,
+    Vargas et al. 2024, ``src/mcdboundingmachine.py``; their increments are kept positive by
+    a projection, ours by the exponential, so every ``u`` is a valid schedule and Adam needs
+    no projection). ``0 < β_1 < … < β_K < 1`` for any finite ``u``; ``u = 0`` gives
+    :func:`beta_schedule`'s ``k/(K + 1)``. Differentiable in ``u`` with ``np_or_jnp=jnp``.
+    Returns the K values ``β_1..β_K`` (the bridge's last step still stops short of 1; the
+    target enters through the final ``log γ(x_K)``)."""
+    mod = np_or_jnp
+    u = logits - mod.max(logits)  # shift: e^u cannot overflow, the ratio is unchanged
+    inc = mod.exp(u)
+    return mod.cumsum(inc)[:-1] / mod.sum(inc)
 
 
 def step_schedule(n_steps: int, kind: str = "constant") -> np.ndarray:
@@ -404,6 +424,13 @@ class PathSampler:
     def init_params(self, seed: int = 0) -> Any:
         raise NotImplementedError
 
+    def train_mask(self, params) -> Any:
+        """A pytree like ``params`` of Python bools: which leaves :meth:`train` updates
+        (default: all). Frozen leaves get zero gradients (so Adam leaves them unchanged)."""
+        import jax
+
+        return jax.tree_util.tree_map(lambda _: True, params)
+
     def _check_target(self, target, dim) -> None:
         from langevin.targets.base import Target
 
@@ -572,11 +599,16 @@ class PathSampler:
 
         opt = optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
         state = opt.init(p)
+        mask = self.train_mask(p)
 
         @jax.jit
         def update(p, state, key):
             value, grads = jax.value_and_grad(objective)(p, key)
-            grads = jax.tree_util.tree_map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grads)
+            grads = jax.tree_util.tree_map(
+                lambda g, m: jnp.where(jnp.isfinite(g), g, 0.0) if m else jnp.zeros_like(g),
+                grads,
+                mask,
+            )
             upd, state = opt.update(grads, state, p)
             return optax.apply_updates(p, upd), state, value
 

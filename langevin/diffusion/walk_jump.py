@@ -56,7 +56,10 @@ stages the jump is
 For Gaussian data the jump's variance is s⁴/(s² + σ²/m) → s² as m → ∞ (tested). The
 conditional is a target combinator (:class:`Conditional`) built inside the step around the
 target at level σ/√k; the running sum is a per-chain runtime parameter of the kernel, so a
-new stage compiles nothing.
+new stage compiles nothing. On JAX the level target itself is runtime data too
+(:func:`_jax_level_forms`): smoothed Gaussian mixtures pass the level's (means, precisions,
+constants) to one compiled mixture density; any other level targets are the branches of one
+``lax.switch`` on the level index. Either way all m stages share one compiled loop.
 
 References:
     Saremi, S. and Hyvärinen, A. (2019). Neural empirical Bayes. JMLR 20(181), 1–23.
@@ -750,8 +753,12 @@ def chain_of_log_concave(
     y = x0
     kept, means, acceptance = [], [], []
     inner_params = engine.broadcast_params(kernel.params(), chains)
+    forms = None
+    if backend == "jax":  # the level as runtime data: one compiled loop for all m stages
+        forms = _jax_level_forms([get_level(k) for k in range(1, m + 1)],
+                                 engine.default_float())  # fmt: skip
     for k in range(1, m + 1):
-        target = get_level(k)
+        target = get_level(k) if forms is None else forms[k - 1]
         prepared = engine.prepare(stage, target, dim, engine.default_float())
         sources = engine.noise_sources(seeds[2 * k - 2], chains)
         params = CLMCParams(total.copy(), np.full(chains, float(k)), np.full(chains, sigma**2),
@@ -803,6 +810,97 @@ def chain_of_log_concave(
         acceptance=np.asarray(acceptance),
         n_grad=m * steps + 1,
     )
+
+
+# -- JAX: the level as a runtime value --------------------------------------------------------
+def _mixture_level_logdensity(x, data):
+    """The Gaussian-mixture log-density with its (means, precisions, log constants) given
+    as runtime ``data`` (the same math as :func:`langevin.targets.gaussian_mixture`'s)."""
+    from langevin.targets.mixture import _mixture_jax
+
+    return _mixture_jax(*data)(x)
+
+
+_MIXTURE_LEVEL_FNS: dict = {}
+
+
+def _mixture_level_functions() -> tuple:
+    """The form slots of :func:`_mixture_level_logdensity` (built once: one identity, one
+    compiled loop for every level and every call)."""
+    if not _MIXTURE_LEVEL_FNS:
+        import jax
+
+        from langevin.targets.capabilities import SLOTS
+
+        fns = {
+            "logdensity": _mixture_level_logdensity,
+            "value_and_grad": jax.value_and_grad(_mixture_level_logdensity),
+            "grad": jax.grad(_mixture_level_logdensity),
+        }
+        _MIXTURE_LEVEL_FNS["slots"] = tuple(fns.get(n) for n in SLOTS)
+    return _MIXTURE_LEVEL_FNS["slots"]
+
+
+def _is_mixture(target: Any) -> bool:
+    return (isinstance(getattr(target, "components", None), dict)
+            and isinstance(target.data, tuple) and len(target.data) == 3)  # fmt: skip
+
+
+def _jax_level_forms(levels: list[Target], dtype: Any) -> list[Any]:
+    """One JAX :class:`~langevin.targets.capabilities.TargetForm` per level, all with the
+    same key, the level being their runtime ``data``, so that :func:`chain_of_log_concave`
+    compiles its loop once, not once per level:
+
+    * Gaussian mixtures of equal shapes (:func:`smoothed` levels): the data is the level's
+      (means, precisions, log constants), the density one function of them;
+    * otherwise: the data is the level index ``k − 1`` and each capability is a
+      ``lax.switch`` over the m levels' functions (one program holding all m branches).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from langevin.backends import jax_ops
+    from langevin.backends.jax_backend import bind_target
+    from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
+
+    caps = frozenset.intersection(*(t.capabilities("jax") for t in levels))
+    shapes = {tuple(np.shape(a) for a in t.data) for t in levels if _is_mixture(t)}
+    if all(_is_mixture(t) for t in levels) and len(shapes) == 1:
+        fns = _mixture_level_functions()
+        return [
+            TargetForm(
+                key=("jax", "clmc-mixture-level", fns),
+                data=tuple(jnp.asarray(a, dtype) for a in t.data),
+                build=lambda d, fns=fns: (BASE_FORM, *fns, d),
+                numba_type=None,
+                capabilities=caps,
+            )
+            for t in levels
+        ]
+    forms = [bind_target(t, t.dim, dtype) for t in levels]
+
+    def switch(name):
+        accessor = getattr(jax_ops, name)
+        branches = [(lambda x, f=f: accessor(f.build(f.data), x)) for f in forms]
+
+        def fn(x, index):
+            return jax.lax.switch(index, branches, x)
+
+        return fn
+
+    wanted = caps & {"logdensity", "value_and_grad", "grad", "score"}
+    fns = tuple(switch(n) if n in wanted else None for n in SLOTS)
+    key = ("jax", "clmc-switch", tuple(f.key for f in forms))
+    return [
+        TargetForm(
+            key=key,
+            data=jnp.asarray(k, jnp.int32),
+            build=lambda d, fns=fns: (BASE_FORM, *fns, d),
+            numba_type=None,
+            capabilities=caps,
+        )
+        for k in range(len(levels))
+    ]
 
 
 def _slice_noise(noise: Any, lo: int, hi: int) -> Any:
