@@ -15,7 +15,9 @@ For each target and K ∈ {8, 32, 256}:
 Each row: ``log Ẑ − log Z`` mean ± sd over the seeds (N particles each), CMCD's ELBO, and
 wall times, next to the CMCD authors' numbers (ALGORITHMS.md §9a; their runs used 2000
 evaluation samples and long training). ``--many-well`` adds many-well d = 32 (log Z by
-quadrature). ``--quick`` cuts seeds, particles, training steps and trains CMCD only for
+quadrature). ``--ks 256`` runs only the K listed (same settings and seeds 0..S−1 as in the
+full run, so its rows replace those of a full run); ``--npz`` also saves the per-seed values.
+``--quick`` cuts seeds, particles, training steps and trains CMCD only for
 K ≤ 32 (the report says so). ``--ablation`` instead trains CMCD at K = 32 on the funnel with
 one setting changed at a time (learned β, learned ε, the loss, the width, steps, batch) and
 prints log Ẑ over 30 seeds × 2000 paths (evaluated on JAX). Results:
