@@ -7,12 +7,18 @@ of the samplers: the timings of a tiny run mean nothing, and the samplers' corre
 tested elsewhere. What they do check beyond "it ran": the equal-work checks of the HMC
 benchmark agree (the same counted gradient evaluations per draw: n_leapfrog) and no sampler
 of the ESS table failed.
+
+The three peer benchmarks' runs are marked ``slow``: each compiles every sampler it compares
+(12–19 CPU-s apiece on the 2-core machine), they test scripts rather than the package, and the
+slow job runs them once per CI run, where the default suite runs on three Python setups.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+
+import pytest
 
 from benchmarks import ess_table, hmc_blackjax, nuts_blackjax
 
@@ -27,6 +33,7 @@ def _finite(row: dict[str, str], columns: list[str]) -> None:
     assert not bad, f"non-finite {bad} in {row}"
 
 
+@pytest.mark.slow
 def test_hmc_blackjax_tiny(tmp_path):
     hmc_blackjax.main(["--tiny", "--out", str(tmp_path)])
     rows = _rows(tmp_path / "hmc_blackjax_tiny.csv")
@@ -49,6 +56,7 @@ def test_hmc_blackjax_tiny(tmp_path):
     assert "counted gradient evaluations per draw equal" in md
 
 
+@pytest.mark.slow
 def test_nuts_blackjax_tiny(tmp_path):
     nuts_blackjax.main(["--tiny", "--out", str(tmp_path)])
     rows = _rows(tmp_path / "nuts_blackjax_tiny.csv")
@@ -60,6 +68,7 @@ def test_nuts_blackjax_tiny(tmp_path):
         assert float(r["grads_per_draw"]) >= 1.0
 
 
+@pytest.mark.slow
 def test_ess_table_tiny(tmp_path):
     ess_table.main(["--tiny", "--out", str(tmp_path)])
     rows = _rows(tmp_path / "ess_table_tiny.csv")

@@ -72,8 +72,8 @@ def _points():
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param("coupling", marks=pytest.mark.slow),
-        "flow",
+        "coupling",  # one coupling layer: the spline's math, compiled in seconds
+        pytest.param("flow", marks=pytest.mark.slow),  # blocks of them: 47 CPU-s to compile
         pytest.param("composed", marks=pytest.mark.slow),
     ],
 )

@@ -2,7 +2,9 @@
 
 A tutorial that needs optional packages says so in a line of its own, e.g.
 ``# requires: pymc, nutpie``; where one of them cannot be imported, its test is skipped and
-says which (PyMC, for instance, needs Python >= 3.12), instead of failing."""
+says which (PyMC, for instance, needs Python >= 3.12), instead of failing. A tutorial whose
+short version still trains networks says ``# test: slow (why)``: its run is marked ``slow``
+(the slow job runs it once per CI run; the default suite runs on three Python setups)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 
 TUTORIALS = sorted((pathlib.Path(__file__).parents[1] / "tutorials").glob("[0-9]*.py"))
 _REQUIRES = re.compile(r"^#\s*requires:\s*(?P<modules>[\w., ]+?)\s*$", re.MULTILINE)
+_SLOW = re.compile(r"^#\s*test:\s*slow\b", re.MULTILINE)
 
 
 def required_modules(source: str) -> list[str]:
@@ -62,7 +65,22 @@ def test_requires_lines_are_read():
         required_modules("# requires: pymc, 3d\n")
 
 
-@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
+def is_slow(source: str) -> bool:
+    """Whether a tutorial asks, in a ``# test: slow`` line of its own, to run in the slow job."""
+    return _SLOW.search(source) is not None
+
+
+def test_slow_lines_are_read():
+    assert is_slow("# %%\n# test: slow (it trains networks)\nx = 1\n")
+    assert not is_slow("x = 1  # test: slow\n")  # a line of its own only
+    assert not is_slow("# test: slowly\n")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.slow) if is_slow(p.read_text()) else p for p in TUTORIALS],
+    ids=lambda p: p.stem,
+)
 def test_tutorial_runs(path, tmp_path):
     missing = missing_modules(required_modules(path.read_text()))
     if missing:

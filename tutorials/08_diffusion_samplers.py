@@ -10,6 +10,8 @@
 #     name: python3
 # ---
 
+# test: slow (it trains networks: the default suite leaves it to the slow job)
+
 # %% [markdown]
 # # Diffusion samplers: walk-jump with a trained denoiser
 #
