@@ -312,8 +312,9 @@ def floyd_draws(rng, n: int, size: int) -> np.ndarray:
     below ``(2³² − m) mod m``, in which case ``x`` is drawn again. Every ``t`` then has the
     same number of accepted ``x``: exactly uniform. The ``size`` doubles come in one call
     (``rng.random(size)``), the rare redraws (probability < m/2³² each) after them, in
-    order of ``k``. Written once for NumPy and Numba (compiled as is), which therefore
-    consume the generator identically; bounds above 2³¹ (``n`` past 2·10⁹) use
+    order of ``k``. Compiled as is into the Numba loop; host draws use its vectorised form
+    :func:`floyd_draws_numpy`, which consumes the generator identically (tested against the
+    loop, rejections included: ``tests/test_sgmcmc.py``); bounds above 2³¹ (``n`` past 2·10⁹) use
     ``rng.integers`` per draw instead. One call of ``rng.random(size)`` replaced ``size``
     calls of ``rng.integers``: the Numba minibatch draw went from 3.0-3.5 to 0.7-0.8 µs
     (CPU) at b = 100 (``benchmarks/results/sgmcmc_profile.md``).
