@@ -13,6 +13,7 @@ import importlib.metadata
 import os
 import re
 import tomllib
+import warnings
 from pathlib import Path
 
 import numba
@@ -85,6 +86,20 @@ def _logdensity(x):
 @numba.njit(cache=True)
 def _grad(x):
     return -x
+
+
+def test_arviz_daily_refactor_notice_is_not_an_error():
+    """ArviZ 0.23.4 warns of its coming refactor on the first import of each day and writes
+    the day's stamp only after the warning returns: with the suite's ``filterwarnings =
+    error`` and no exception for it, every module importing ArviZ failed to collect on a
+    fresh machine (162 errors). The warning below is ArviZ's own text; it raises here unless
+    pyproject.toml's filter lets it through."""
+    warnings.warn(
+        "\nArviZ is undergoing a major refactor to improve flexibility and extensibility "
+        "while maintaining a user-friendly interface.",
+        FutureWarning,
+        stacklevel=1,
+    )
 
 
 def test_numba_form_is_never_a_tuple_of_function_types_alone():
