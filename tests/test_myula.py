@@ -235,3 +235,34 @@ def test_smoothing_helper():
         assert smoothing_bias(pen, 1.5 * lam).max() > tol
     with pytest.raises(ValueError, match="'l1' and 'box'"):
         smoothing_bias(langevin.proximal.penalties.simplex(), 0.1)
+
+
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+@pytest.mark.parametrize("n, d", [(40, 6), (5, 8)], ids=["gram", "residual"])
+def test_bayesian_lasso_is_its_formula(backend, n, d):
+    """The Bayesian LASSO's log π_λ and its gradient at random points against the formula
+    −‖y − Xβ‖²/(2σ²) − r‖p‖₁ − ‖β − p‖²/(2λ), p = soft(β, λr), written with X itself: both the
+    sufficient-statistic form (d ≤ n: RSS + δᵀXᵀXδ) and the residual form (d > n). Float64 to
+    1e-10 (relative), float32 on JAX (x64 off) to float32 accuracy."""
+    from langevin.targets.lasso import bayesian_lasso
+
+    rng = np.random.default_rng(n * d)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n) * 2.0
+    rate, sigma, lam = 1.5, 0.8, 0.05
+    beta = rng.standard_normal((3, d))
+    soft = beta - np.clip(beta, -lam * rate, lam * rate)
+    resid = y[None, :] - beta @ X.T
+    want_lp = (-0.5 * np.sum(resid**2, 1) / sigma**2 - rate * np.abs(soft).sum(1)
+               - np.sum((beta - soft) ** 2, 1) / (2 * lam))  # fmt: skip
+    want_grad = resid @ X / sigma**2 - (beta - soft) / lam
+    kernel, target = MYULA(1e-3, smoothing=lam), bayesian_lasso(X, y, rate, sigma)
+    be = numba_backend if backend == "numba" else jax_backend
+    dtypes = [np.float64] + ([np.float32] if backend == "jax" else [])
+    for dtype in dtypes:
+        tol = 1e-10 if dtype == np.float64 else 2e-5
+        with jax.enable_x64(dtype == np.float64):
+            state = be.init(be.prepare(kernel, target, d, dtype), beta.astype(dtype))
+        scale = np.abs(want_lp).max()
+        np.testing.assert_allclose(np.asarray(state.logdensity, float), want_lp, atol=tol * scale)
+        gscale = np.abs(want_grad).max()
+        np.testing.assert_allclose(np.asarray(state.grad, float), want_grad, atol=tol * gscale)

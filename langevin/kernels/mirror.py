@@ -37,7 +37,9 @@ A log-barrier dual point y with a coordinate ≥ 0 has no primal image: the step
 ``diverging`` and the chain stops (probability ≈ P(ξ > 1/√(2h)), negligible for small h).
 
 The EM step in the primal ("mirrorless", BMMMLA in Lau & Liu 2022) is not implemented: its
-form could not be verified against the paper (ALGORITHMS.md marks it unverified).
+form could not be verified against the paper (ALGORITHMS.md marks it unverified; the paper's
+algorithm section was not readable here and the authors' code implements BMUMLA only, see
+docs/proximal.md).
 
 Randomness per step: one N(0, I_d) (plus one N(0, 1) for the entropy mirror map).
 

@@ -34,9 +34,32 @@ __all__ = ["bayesian_lasso", "diabetes_lasso", "lasso_gibbs", "diabetes_data"]
 
 @numba.njit(cache=True)
 def _gaussian_lik_vg(beta, data):
+    """Residual form, 4nd flops: used when d > n (the Gram matrix would cost more)."""
     X, y, inv_var = data
     r = y - np.dot(X, beta)
     return -0.5 * inv_var * np.dot(r, r), inv_var * np.dot(X.T, r)
+
+
+@numba.njit(cache=True)
+def _gaussian_lik_vg_gram(beta, data):
+    """Sufficient-statistic form, 2d² flops: ‖y − Xβ‖² = RSS + δᵀGδ with δ = β − β̂.
+
+    The matrix–vector product runs as column updates u += G[:, j] δ_j (G is symmetric, so a
+    column is a contiguous row): the inner loop has no reduction and vectorises without
+    reassociating sums, and a 10 × 10 product avoids the cost of a BLAS call.
+    """
+    G, beta_hat, rss, inv_var = data
+    d = beta.shape[0]
+    delta = beta - beta_hat
+    u = np.zeros(d)
+    for j in range(d):
+        c = delta[j]
+        for i in range(d):
+            u[i] += G[j, i] * c
+    q = 0.0
+    for i in range(d):
+        q += delta[i] * u[i]
+    return -0.5 * inv_var * (rss + q), -inv_var * u
 
 
 def bayesian_lasso(
@@ -61,21 +84,52 @@ def bayesian_lasso(
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"noise_sd must be positive and finite; got {noise_sd!r}")
     inv_var = 1.0 / sigma**2
-
-    def logdensity(beta):
-        import jax.numpy as jnp
-
-        r = jnp.asarray(y, dtype=beta.dtype) - jnp.asarray(X, dtype=beta.dtype) @ beta
-        return -0.5 * inv_var * jnp.dot(r, r)
-
-    d = X.shape[1]
+    n, d = X.shape
     start = np.linalg.lstsq(X, y, rcond=None)[0]
+    if d <= n:
+        # ‖y − Xβ‖² = RSS + (β − β̂)ᵀ XᵀX (β − β̂) for any least-squares β̂ (the cross term
+        # is 2(y − Xβ̂)ᵀX(β̂ − β) = 0 by the normal equations). Centring at β̂ keeps every term
+        # of the quadratic form small, so nothing cancels (in float32 too), and a step costs
+        # 2d² flops instead of 4nd: 44× fewer on the diabetes data, 20× at n = 1000, d = 100.
+        gram = np.ascontiguousarray(X.T @ X)
+        resid = y - X @ start
+        rss = float(resid @ resid)
+
+        def logdensity(beta):
+            import jax.numpy as jnp
+
+            delta = beta - jnp.asarray(start, dtype=beta.dtype)
+            q = jnp.dot(delta, jnp.asarray(gram, dtype=beta.dtype) @ delta)
+            return -0.5 * inv_var * (rss + q)
+
+        def value_and_grad(beta):
+            # One product with G serves the value and the gradient (autodiff of δᵀGδ would
+            # form Gδ and Gᵀδ).
+            import jax.numpy as jnp
+
+            delta = beta - jnp.asarray(start, dtype=beta.dtype)
+            u = jnp.asarray(gram, dtype=beta.dtype) @ delta
+            return -0.5 * inv_var * (rss + jnp.dot(delta, u)), -inv_var * u
+
+        jax_functions = {"logdensity": logdensity, "value_and_grad": value_and_grad}
+        numba_vg, data = _gaussian_lik_vg_gram, (gram, start, rss, inv_var)
+    else:
+
+        def logdensity(beta):
+            import jax.numpy as jnp
+
+            r = jnp.asarray(y, dtype=beta.dtype) - jnp.asarray(X, dtype=beta.dtype) @ beta
+            return -0.5 * inv_var * jnp.dot(r, r)
+
+        jax_functions = {"logdensity": logdensity}
+        numba_vg, data = _gaussian_lik_vg, (X, y, inv_var)
+
     lik = Target(
         dim=d,
         names={"beta": d},
-        jax={"logdensity": logdensity},
-        numba={"value_and_grad": _gaussian_lik_vg},
-        data=(X, y, inv_var),
+        jax=jax_functions,
+        numba={"value_and_grad": numba_vg},
+        data=data,
         initial_position=start,
         name=f"{name}_likelihood",
     )
