@@ -527,6 +527,8 @@ def test_gradient_noise_option_picks_the_class_and_survives_copies():
     assert type(noisy) is SGLDWithGradientNoise and noisy.gradient_noise
     assert noisy.name == "SGLD" and isinstance(noisy, SGLD)
     assert type(dataclasses.replace(noisy, gradient_noise=False)) is SGLD
+    # the plain class is no subclass of the noisy one: its instance is still initialised
+    assert dataclasses.replace(noisy, gradient_noise=False) == plain
     assert type(dataclasses.replace(plain, gradient_noise=True)) is SGLDWithGradientNoise
     assert type(dataclasses.replace(noisy, step_size=0.2)) is SGLDWithGradientNoise
     back = pickle.loads(pickle.dumps(noisy))
