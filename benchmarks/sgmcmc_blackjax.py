@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.sgmcmc_blackjax            # full (~3 min on 2 cores)
     python -m benchmarks.sgmcmc_blackjax --quick    # fewer runs, smaller scaling sweep
     python -m benchmarks.sgmcmc_blackjax --tiny     # smoke test
+    python -m benchmarks.sgmcmc_blackjax --rounds 11  # more interleaved rounds (default 7)
 
 The model: Bayesian logistic regression on **synthetic** data (no data set of ≥ 5000 rows
 ships with the project or with scikit-learn's bundled loaders — ``load_digits`` has 1797 rows,
@@ -17,7 +18,7 @@ Timed (median of interleaved runs after one untimed warm-up call that compiles; 
 
 1. ``numba sgld`` / ``jax sgld``: ``langevin.sample(target, SGLD(h, batch_size=b, n_data=n),
    warmup=0, draws=1000)`` on :func:`~langevin.targets.data_targets.logistic_regression_data`
-   (minibatches without replacement, Floyd; each step also estimates the gradient noise);
+   (minibatches without replacement, Floyd; no gradient-noise estimate, which is opt-in);
 2. ``blackjax sgld``: ``blackjax.sgld(grad_estimator(logprior, loglik, n))`` in a jitted
    ``lax.scan`` over 1000 steps, the data passed as arguments (not constants), minibatch
    indices ``jax.random.randint`` (with replacement: the cheapest draw, favouring
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--big", action="store_true", help="add n = 10⁷ to the scaling sweep")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved timing rounds (default 7; --quick 3, --tiny 1)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     import jax
@@ -244,7 +247,7 @@ def _run(args: argparse.Namespace) -> None:
     suffix = "_tiny" if args.tiny else "_quick" if args.quick else ""
     n, d, b = (2000, 5, 20) if args.tiny else (100_000, 20, 100)
     steps = 50 if args.tiny else 1000
-    runs = 1 if args.tiny else 3 if args.quick else 7
+    runs = args.rounds or (1 if args.tiny else 3 if args.quick else 7)
     sizes = [1000, 5000] if args.tiny else [10**3, 10**4, 10**5] if args.quick else [
         10**3, 10**4, 10**5, 10**6]  # fmt: skip
     if args.big:

@@ -23,10 +23,14 @@ process, all threads) beside the wall time, and the median of the per-round rati
    (``_two_pass_loglik`` below, the code before the touch pass) and now, at n = 10⁵ and
    at n = 10³ (data in cache: the difference is memory latency); d normals.
 3. Components of one JAX step inside ``lax.scan``: the likelihood value-and-gradient on the
-   whole batch and on two halves (the ``gradient_noise=True`` estimate); the chunk's
-   minibatch draw (1000 steps) as it was (the row loop of Floyd's step vmapped over the
-   rows) and as it is (:func:`langevin.spec.floyd_indices_block`: one loop over positions
-   acting on every row), identical outputs.
+   whole batch and on two halves (the ``gradient_noise=True`` estimate), and on a data set
+   in cache (n = 10³); the gather of the batch's rows alone (n = 10⁵ and 10³: the memory
+   latency of b scattered rows); langevin's step and BlackJAX's step with their noise
+   given (no draw); the chunk's minibatch draw (1000 steps) as it was (Floyd's row loop
+   vmapped over the rows; :func:`position_loop_floyd`, one loop over positions acting on
+   every row, with 64-bit bounded integers under x64) and as it is
+   (:func:`langevin.spec.floyd_indices_block`: the rows with a repeated draw found by a
+   sort, only those iterated; 32-bit bounded integers), identical outputs.
 
 Writes ``benchmarks/results/sgmcmc_profile.md``.
 """
@@ -92,6 +96,24 @@ def vmapped_floyd(t, n: int):
     return jax.vmap(combine)(t)
 
 
+def position_loop_floyd(t, n: int):
+    """The JAX block draw as it was before the sort: one ``fori_loop`` over the ``size``
+    positions acting on every row (same output as :func:`langevin.spec.floyd_indices_block`)."""
+    import jax
+    import jax.numpy as jnp
+
+    size = t.shape[-1]
+    ar = jnp.arange(size)
+
+    def body(k, out):
+        col = jax.lax.dynamic_index_in_dim(t, k, axis=1, keepdims=False)
+        clash = jnp.any((out == col[:, None]) & (ar < k), axis=1)
+        pick = jnp.where(clash, (n - size + k).astype(t.dtype), col)
+        return jax.lax.dynamic_update_index_in_dim(out, pick, k, axis=1)
+
+    return jax.lax.fori_loop(0, size, body, jnp.zeros_like(t))
+
+
 def _paired(items: dict, rounds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``name -> (wall seconds, CPU seconds)`` per round, rounds interleaved."""
     for fn in items.values():
@@ -107,11 +129,12 @@ def _paired(items: dict, rounds: int) -> dict[str, tuple[np.ndarray, np.ndarray]
     return {k: (np.asarray(wall[k]), np.asarray(cpu[k])) for k in items}
 
 
-def bare_scan_timed(target, kernel, steps: int, x0):
+def bare_scan_timed(target, kernel, steps: int, x0, draw: bool = True):
     """langevin's JAX step (the kernel's ``step_math`` twinned with ``jax_ops``) in a bare
     jitted ``lax.scan`` over the chunk's noise drawn as the engine draws it, keeping the
     positions, log-densities and infos: the engine's loop without its own work (the member
-    vmap, the adaptation ``cond``, the trace buffers, the chunk's block bookkeeping)."""
+    vmap, the adaptation ``cond``, the trace buffers, the chunk's block bookkeeping).
+    ``draw=False``: the noise drawn once, outside the timed loop (the step alone)."""
     import jax
     import jax.numpy as jnp
 
@@ -126,16 +149,24 @@ def bare_scan_timed(target, kernel, steps: int, x0):
     params = jax.tree_util.tree_map(jnp.asarray, kernel.params())
     spec, h = kernel.noise(d), jnp.asarray(kernel.step_size)
 
-    @jax.jit
-    def run(key, state, data):
+    def loop(noise, state, data):
         tgt = p.form.build(data)
-        noise = jax_backend._draw(spec, key, jnp.float64, steps)
 
         def body(s, nz):
             s, info = step(s, nz, h, params, tgt)
             return s, (s.position, s.logdensity, info)
 
         return jax.lax.scan(body, state, noise)[1]
+
+    if not draw:
+        given = jax.jit(lambda key: jax_backend._draw(spec, key, jnp.float64, steps))(
+            jax.random.key(0))
+        run_given = jax.jit(loop)
+        return lambda r: jax.block_until_ready(run_given(given, state, p.form.data))
+
+    @jax.jit
+    def run(key, state, data):
+        return loop(jax_backend._draw(spec, key, jnp.float64, steps), state, data)
 
     return lambda r: jax.block_until_ready(run(jax.random.key(r), state, p.form.data))
 
@@ -236,13 +267,23 @@ def jax_components(X, y, steps: int, rounds: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from langevin.spec import floyd_indices_block
-    from langevin.targets.data_targets import _logistic_jax_loglik, _logistic_jax_logprior
+    from benchmarks.sgmcmc_blackjax import make_data
+    from langevin.kernels.sgmcmc import SGLD
+    from langevin.spec import Index, floyd_indices_block
+    from langevin.targets.data_targets import (
+        _logistic_jax_loglik,
+        _logistic_jax_logprior,
+        logistic_regression_data,
+    )
 
     n, b = len(y), B
     data = (jax.device_put(X), jax.device_put(y), jnp.asarray([1.0]))
+    Xs, ys = make_data(1000, X.shape[1], seed=2)
+    small = (jax.device_put(Xs), jax.device_put(ys), jnp.asarray([1.0]))
     rng = np.random.default_rng(0)
     batches = jnp.asarray(np.stack([rng.choice(n, b, replace=False) for _ in range(steps)]))
+    small_batches = jnp.asarray(np.stack([rng.choice(1000, b, replace=False)
+                                          for _ in range(steps)]))  # fmt: skip
     vg = jax.value_and_grad(_logistic_jax_loglik)
     vgp = jax.value_and_grad(_logistic_jax_logprior)
 
@@ -265,37 +306,109 @@ def jax_components(X, y, steps: int, rounds: int) -> dict:
 
         return jax.lax.scan(body, x, batches)
 
-    def chunk_draw(combine):
+    @jax.jit
+    def gather_only(x, batches, data):
+        def body(x, idx):
+            return 0.999 * x + 1e-6 * jnp.sum(data[0][idx], axis=0), x[0]
+
+        return jax.lax.scan(body, x, batches)
+
+    # langevin's step and BlackJAX's, each with its noise given (no draw in the loop)
+    target = logistic_regression_data(X, y)
+    kernel = SGLD(1e-5, batch_size=b, n_data=n)
+    ours = bare_scan_timed(target, kernel, steps, np.zeros(X.shape[1]), draw=False)
+    theirs = blackjax_step_given_noise(X, y, steps, b, 1e-5)
+
+    def chunk_draw(combine, dtype):
         @jax.jit
         def draw(key):
-            t = jax.random.randint(key, (steps, b), 0, n - b + jnp.arange(b) + 1)
+            bounds = n - b + jnp.arange(b, dtype=dtype) + 1
+            t = jax.random.randint(key, (steps, b), 0, bounds, dtype=dtype)
             return combine(t, n)
 
         return draw
 
-    before, now = chunk_draw(vmapped_floyd), chunk_draw(floyd_indices_block)
-    for r in range(5):
-        if not bool(jnp.all(before(jax.random.key(r)) == now(jax.random.key(r)))):
-            raise RuntimeError("floyd_indices_block differs from the vmapped row loop")
+    rows, positions = chunk_draw(vmapped_floyd, int), chunk_draw(position_loop_floyd, int)
 
     @jax.jit
-    def randint_only(key):
-        return jax.random.randint(key, (steps, b), 0, n - b + jnp.arange(b) + 1)
+    def now(key):
+        return Index(n, b).draw_jax(key, (steps,), jnp.float64)
+
+    for r in range(5):
+        t = jax.random.randint(jax.random.key(r), (steps, b), 0, n - b + jnp.arange(b) + 1)
+        if not (bool(jnp.all(vmapped_floyd(t, n) == position_loop_floyd(t, n)))
+                and bool(jnp.all(floyd_indices_block(t, n) == position_loop_floyd(t, n)))):
+            raise RuntimeError("the JAX Floyd block draws differ")  # fmt: skip
+
+    def randint(dtype):
+        @jax.jit
+        def draw(key):
+            bounds = n - b + jnp.arange(b, dtype=dtype) + 1
+            return jax.random.randint(key, (steps, b), 0, bounds, dtype=dtype)
+
+        return draw
+
+    ri64, ri32 = randint(jnp.int64), randint(jnp.int32)
+
+    def ready(fn, *args):
+        return lambda r: jax.block_until_ready(fn(*args))
+
+    def keyed(fn):
+        return lambda r: jax.block_until_ready(fn(jax.random.key(r)))
 
     x0 = jnp.zeros(X.shape[1])
     items = {
-        "likelihood value+grad, whole batch (default)": lambda r: jax.block_until_ready(
-            whole(x0, batches, data)),
-        "likelihood value+grad, two halves (gradient_noise=True)": lambda r: (
-            jax.block_until_ready(halves(x0, batches, data))),
-        "chunk draw before: Floyd row loop vmapped": lambda r: jax.block_until_ready(
-            before(jax.random.key(r))),
-        "chunk draw now: Floyd loop over positions, all rows": lambda r: jax.block_until_ready(
-            now(jax.random.key(r))),
-        "of which the bounded integers (randint)": lambda r: jax.block_until_ready(
-            randint_only(jax.random.key(r))),
+        "likelihood value+grad, whole batch (default)": ready(whole, x0, batches, data),
+        "likelihood value+grad, two halves (gradient_noise=True)": ready(halves, x0, batches,
+                                                                         data),
+        "likelihood value+grad, n = 10³ (in cache)": ready(whole, x0, small_batches, small),
+        "gather of the batch's rows alone, n = 10⁵": ready(gather_only, x0, batches, data),
+        "gather of the batch's rows alone, n = 10³ (in cache)": ready(gather_only, x0,
+                                                                      small_batches, small),
+        "langevin step, noise given (bare scan)": ours,
+        "BlackJAX sgld step, indices and keys given": theirs,
+        "chunk draw, Floyd row loop vmapped (int64 bounds)": keyed(rows),
+        "chunk draw before: loop over positions, all rows (int64 bounds)": keyed(positions),
+        "chunk draw now: sort, repeated rows only (int32 bounds)": keyed(now),
+        "bounded integers alone, int64 (before)": keyed(ri64),
+        "bounded integers alone, int32 (now)": keyed(ri32),
     }  # fmt: skip
     return {k: (w / steps, c / steps) for k, (w, c) in _paired(items, rounds).items()}
+
+
+def blackjax_step_given_noise(X, y, steps: int, b: int, h: float):
+    """``blackjax.sgld``'s step in a jitted ``lax.scan`` with its minibatch indices and
+    per-step keys given: the step without the draw (``sgmcmc_blackjax.blackjax_timed``'s
+    loop body)."""
+    import blackjax
+    import jax
+    import jax.numpy as jnp
+
+    n = X.shape[0]
+
+    def loglik(beta, batch):
+        xb, yb = batch
+        eta = xb @ beta
+        return yb * eta - jnp.logaddexp(0.0, eta)
+
+    grad = blackjax.sgmcmc.gradients.grad_estimator(lambda beta: -0.5 * jnp.sum(beta * beta),
+                                                    loglik, n)  # fmt: skip
+    sampler = blackjax.sgld(grad)
+
+    @jax.jit
+    def run(position, keys, batches, Xd, yd):
+        def body(pos, xs):
+            k, idx = xs
+            pos = sampler.step(k, pos, (Xd[idx], yd[idx]), h)
+            return pos, pos
+
+        return jax.lax.scan(body, position, (keys, batches))[1]
+
+    rng = np.random.default_rng(1)
+    batches = jnp.asarray(np.stack([rng.choice(n, b, replace=False) for _ in range(steps)]))
+    keys = jax.random.split(jax.random.key(0), steps)
+    Xd, yd, x0 = jnp.asarray(X), jnp.asarray(y), jnp.zeros(X.shape[1])
+    return lambda r: jax.block_until_ready(run(x0, keys, batches, Xd, yd))
 
 
 def _table(rows: dict, scale: float, unit: str) -> list[str]:
@@ -318,14 +431,26 @@ def _reading(eng: dict, nb: dict, jx: dict) -> list[str]:
     def ratio(key: str) -> float:
         return float(np.median(eng[key][1] / bj))
 
-    nb_keys, jx_keys = list(nb), list(jx)
+    nb_keys = list(nb)
     draw_before, draw_now = med(nb, nb_keys[0]) * 1e6, med(nb, nb_keys[1]) * 1e6
     lik_before, lik_now = med(nb, nb_keys[2]) * 1e6, med(nb, nb_keys[3]) * 1e6
     lik_cache = med(nb, nb_keys[5]) * 1e6
-    whole, halves = med(jx, jx_keys[0]) * 1e6, med(jx, jx_keys[1]) * 1e6
-    chunk_before, chunk_now = med(jx, jx_keys[2]) * 1e6, med(jx, jx_keys[3]) * 1e6
-    bare = ratio("langevin jax step in a bare lax.scan (no engine)")
-    above = "above" if bare > 0.7 else "not above"
+
+    def us(key: str) -> float:
+        return med(jx, key) * 1e6
+
+    whole = us("likelihood value+grad, whole batch (default)")
+    halves = us("likelihood value+grad, two halves (gradient_noise=True)")
+    lik_small = us("likelihood value+grad, n = 10³ (in cache)")
+    gather_big = us("gather of the batch's rows alone, n = 10⁵")
+    gather_small = us("gather of the batch's rows alone, n = 10³ (in cache)")
+    ours, theirs = us("langevin step, noise given (bare scan)"), us(
+        "BlackJAX sgld step, indices and keys given")
+    chunk_before = us("chunk draw before: loop over positions, all rows (int64 bounds)")
+    chunk_now = us("chunk draw now: sort, repeated rows only (int32 bounds)")
+    ri64, ri32 = us("bounded integers alone, int64 (before)"), us(
+        "bounded integers alone, int32 (now)")
+    floor = (gather_big + chunk_now) / (theirs + chunk_now)
     return [
         f"Numba: the minibatch draw went from {draw_before:.2f} to {draw_now:.2f} µs per step "
         "(one `rng.random(b)` call and Lemire's multiply-shift instead of b calls of "
@@ -335,16 +460,25 @@ def _reading(eng: dict, nb: dict, jx: dict) -> list[str]:
         f"{lik_now - lik_cache:.2f} µs, is the memory latency of b scattered rows. The "
         f"Numba engine's step is {ratio('langevin numba'):.2f}× BlackJAX's (CPU, paired).",
         "",
-        f"JAX: the value and gradient on the whole batch cost {whole:.2f} µs per step in a "
-        f"bare scan, on two halves (`gradient_noise=True`) {halves:.2f} µs: the estimate is "
-        "now computed only when asked for. The chunk's minibatch draw went from "
-        f"{chunk_before:.2f} to {chunk_now:.2f} µs per step. langevin's JAX step in a bare "
-        f"`lax.scan` is {bare:.2f}× BlackJAX's step with the same draw, the engine "
-        f"{ratio('langevin jax'):.2f}×: the difference is the engine's own per-step work "
-        "(member vmap, adaptation `cond`, trace buffers); without it the step is "
-        f"{above} the 0.7 goal: it does "
-        "BlackJAX's work (draw, gather, value-and-gradient of b rows, update) and keeps the "
-        "log-density estimate and the infos besides.",
+        f"JAX: the chunk's minibatch draw went from {chunk_before:.2f} to {chunk_now:.2f} µs "
+        "per step (the rows with a repeated draw found by one sort and only those iterated, "
+        f"instead of {B} passes over every row; the bounded integers alone {ri64:.2f} µs "
+        f"with 64-bit, {ri32:.2f} µs with 32-bit bounds). The value and gradient on the "
+        f"whole batch cost {whole:.2f} µs per step in a bare scan, on two halves "
+        f"(`gradient_noise=True`) {halves:.2f} µs, on a data set in cache {lik_small:.2f} µs. "
+        f"The gather of the batch's rows alone costs {gather_big:.2f} µs from the "
+        f"{N}-row data set against {gather_small:.2f} µs in cache: "
+        f"{gather_big - gather_small:.2f} µs of memory latency of b scattered rows, which "
+        "BlackJAX's step pays too. langevin's step "
+        f"with its noise given costs {ours:.2f} µs, BlackJAX's {theirs:.2f} µs; the engine "
+        f"is {ratio('langevin jax'):.2f}× BlackJAX with the same draw (CPU, paired), the "
+        f"step in a bare `lax.scan` "
+        f"{ratio('langevin jax step in a bare lax.scan (no engine)'):.2f}×. Both pay the "
+        "index draw (BlackJAX is given langevin's) and the gather, so a step that did "
+        f"nothing else would already be ({gather_big:.2f} + {chunk_now:.2f}) / "
+        f"({theirs:.2f} + {chunk_now:.2f}) = {floor:.2f}× BlackJAX's; 0.7× leaves "
+        f"{0.7 * (theirs + chunk_now) - chunk_now:.2f} µs for langevin's whole step, which "
+        f"takes {ours:.2f} µs.",
     ]
 
 

@@ -527,6 +527,8 @@ def test_gradient_noise_option_picks_the_class_and_survives_copies():
     assert type(noisy) is SGLDWithGradientNoise and noisy.gradient_noise
     assert noisy.name == "SGLD" and isinstance(noisy, SGLD)
     assert type(dataclasses.replace(noisy, gradient_noise=False)) is SGLD
+    # the plain class is no subclass of the noisy one: its instance is still initialised
+    assert dataclasses.replace(noisy, gradient_noise=False) == plain
     assert type(dataclasses.replace(plain, gradient_noise=True)) is SGLDWithGradientNoise
     assert type(dataclasses.replace(noisy, step_size=0.2)) is SGLDWithGradientNoise
     back = pickle.loads(pickle.dumps(noisy))
@@ -595,6 +597,23 @@ def test_index_draw_bounded_integers_are_exactly_uniform():
     assert chi2.sf(stat, 2) > 1e-5, counts
 
 
+def test_the_jax_index_draw_is_the_same_with_x64_on_and_off():
+    """A key gives the same minibatches in float32 and float64 runs (32-bit bounded draws
+    either way), each row of distinct indices below n, in the default integer type."""
+    import jax.numpy as jnp
+
+    spec = Index(10**5, 100)
+    draws = {}
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            out = jax.jit(lambda k: spec.draw_jax(k, (200,), jnp.float32))(jax.random.key(4))
+            assert out.dtype == jnp.zeros((), int).dtype
+            draws[x64] = np.asarray(out)
+    np.testing.assert_array_equal(draws[False], draws[True])
+    assert draws[True].min() >= 0 and draws[True].max() < 10**5
+    assert all(len(set(row)) == 100 for row in draws[True].tolist())
+
+
 def test_the_jax_block_draw_is_floyd_s():
     """``floyd_indices_block`` (JAX, every row at once) gives ``floyd_indices`` (the
     reference loop) row by row, on draws with many clashes (small n) and with none."""
@@ -609,3 +628,16 @@ def test_the_jax_block_draw_is_floyd_s():
         got = np.asarray(jax.jit(floyd_indices_block, static_argnums=1)(jnp.asarray(t), n))
         expected = np.stack([floyd_indices(row, n) for row in t])
         np.testing.assert_array_equal(got, expected)
+    # n ≫ size with clashes planted in some rows only (the block draw iterates just those):
+    # a repeated draw, a draw of a spare j_i = n − size + i (i < k), chains of both
+    n, size = 1000, 8
+    t = np.stack([[rng.integers(0, n - size + k + 1) for k in range(size)]
+                  for _ in range(40)])  # fmt: skip
+    t[3, 5] = t[3, 2]  # repeat: position 5 takes j_5
+    t[7, 6] = n - size + 4  # j_4 before it was taken: no clash
+    t[8, 4], t[8, 6] = t[8, 1], n - size + 4  # j_4 taken at 4, then drawn at 6: takes j_6
+    t[9, 2], t[9, 3], t[9, 7] = t[9, 0], n - size + 2, n - size + 3  # a chain of spares
+    got = np.asarray(jax.jit(floyd_indices_block, static_argnums=1)(jnp.asarray(t), n))
+    expected = np.stack([floyd_indices(row, n) for row in t])
+    np.testing.assert_array_equal(got, expected)
+    assert expected[8, 6] == n - size + 6 and expected[9, 7] == n - size + 7

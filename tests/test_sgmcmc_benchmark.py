@@ -1,4 +1,4 @@
-"""The SG-MCMC benchmark runs end to end in its tiny configuration (a smoke test of the
+"""The SG-MCMC benchmarks run end to end in its tiny configuration (a smoke test of the
 script, not of the samplers: tiny timings mean nothing)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from benchmarks import sgmcmc_blackjax
+from benchmarks import sgmcmc_blackjax, sgmcmc_profile
 
 
 @pytest.mark.slow
@@ -32,3 +32,15 @@ def test_sgmcmc_blackjax_tiny(tmp_path):
     text = (tmp_path / "sgmcmc_blackjax_tiny.md").read_text()
     assert "| jax sgld engine / blackjax sgld floyd |" in text
     assert "| numba sghmc engine / blackjax sghmc |" in text
+
+
+@pytest.mark.slow
+def test_sgmcmc_profile_tiny(tmp_path):
+    """The profile runs (its JAX block draws are checked equal inside) and reads its tables."""
+    sgmcmc_profile.main(["--tiny", "--out", str(tmp_path)])
+    text = (tmp_path / "sgmcmc_profile_tiny.md").read_text()
+    for row in ("| chunk draw now: sort, repeated rows only (int32 bounds) |",
+                "| BlackJAX sgld step, indices and keys given |",
+                "| gather of the batch's rows alone, n = 10⁵ |"):  # fmt: skip
+        assert row in text
+    assert "0.7× leaves" in text

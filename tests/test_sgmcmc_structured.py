@@ -78,6 +78,40 @@ def test_same_noise_same_chain(dropout):
     np.testing.assert_allclose(r_nb.state.buffer[:, rows], last, rtol=0, atol=0)
 
 
+def test_gradient_noise_is_opt_in_and_changes_no_draw():
+    """``gradient_noise=True`` picks the class whose step estimates tr Cov(ĝ) from the
+    batch's halves (two half-batch ``loglik`` calls per composite); by default the step
+    makes one whole-batch call and reports NaN. Same noise, b < n, dropout (so groups are
+    live in several composites): the two chains agree up to the order of summation, on
+    both backends, and only the opted-in one reports a finite, non-negative estimate."""
+    target = coupled_regression()
+    kernel = StructuredSGLD(0.01, groups=(0, 1, 0, 1), batch_size=20, n_data=200,
+                            buffer_size=16, dropout=True, composites=3)  # fmt: skip
+    noisy = dataclasses.replace(kernel, gradient_noise=True)
+    assert not kernel.gradient_noise and noisy.gradient_noise
+    assert type(noisy) is not type(kernel) and noisy.name == kernel.name
+    assert type(dataclasses.replace(noisy, step_size=0.02)) is type(noisy)
+    assert dataclasses.replace(noisy, gradient_noise=False) == kernel
+    assert type(dataclasses.replace(noisy, gradient_noise=False)) is type(kernel)
+    assert type(StructuredSGLD(0.01, groups=(0, 1), batch_size=2, n_data=10, buffer_size=16,
+                               gradient_noise=True)) is type(noisy)  # fmt: skip
+    with pytest.raises(TypeError, match="gradient_noise"):
+        StructuredSGLD(0.01, groups=(0, 1), batch_size=2, n_data=10, gradient_noise=1)
+    noise = draw_numpy(kernel.noise(4), np.random.default_rng(0), (2, 30))
+    init_noise = draw_numpy(kernel.init_noise(4), np.random.default_rng(1), (2,))
+    x0 = np.random.default_rng(2).normal(size=(2, 4))
+    with jax.enable_x64(True):
+        for backend in ("numba", "jax"):
+            a = _run(backend, kernel, target, noise, init_noise, x0)
+            b = _run(backend, noisy, target, noise, init_noise, x0)
+            np.testing.assert_allclose(a.position, b.position, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(a.logdensity, b.logdensity, rtol=1e-12, atol=1e-12)
+            assert np.all(np.isnan(a.info["gradient_noise"]))
+            est = b.info["gradient_noise"]
+            # 0 exactly at a step whose masks leave every group dead (no likelihood term)
+            assert np.all(np.isfinite(est) & (est >= 0)) and np.median(est) > 0
+
+
 @pytest.mark.parametrize("backend", ["numba", "jax"])
 def test_uncoupled_groups_with_the_full_batch_are_ula(backend):
     """Orthogonal design blocks (X₁ᵀX₂ = 0) and b = n: a group's full-batch gradient does not

@@ -475,22 +475,47 @@ def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None,
     return _MAPS[key](*values)
 
 
-def _leaf(v, dtype):
-    a = np.asarray(v) if not isinstance(v, jax.Array) else v
+def _host_leaf(v, dtype):
+    """``v`` typed as the engine types its arguments (bools stay bool, integers int32 — they
+    count and bound loops, with x64 on or off — floats ``dtype``): a NumPy array, or a JAX
+    array where ``v`` is one (no copy to the host). A jitted call converts NumPy arguments
+    itself for far less than one dispatched ``jnp.asarray`` per leaf: :func:`run`'s own
+    conversions were 2-3 ms of CPU per call (12-15% of a 1000-step SGLD chunk at b = 100)."""
+    if isinstance(v, jax.Array):
+        if v.dtype == bool:
+            return v
+        return jnp.asarray(v, jnp.int32 if jnp.issubdtype(v.dtype, jnp.integer) else dtype)
+    a = np.asarray(v)
     if a.dtype == bool:
-        return jnp.asarray(a)
-    if jnp.issubdtype(a.dtype, jnp.integer):
-        return jnp.asarray(a, jnp.int32)  # counts bound loops; int32 works with x64 on or off
-    if isinstance(a, np.ndarray):
-        # a float64 parameter beyond float32's range (a threshold of 1e300) is +-inf there,
-        # which is what it means; no overflow warning
-        with np.errstate(over="ignore"):
-            return jnp.asarray(a.astype(dtype), dtype)
-    return jnp.asarray(a, dtype)
+        return a
+    if np.issubdtype(a.dtype, np.integer):
+        return a.astype(np.int32)
+    # a float64 parameter beyond float32's range (a threshold of 1e300) is +-inf there,
+    # which is what it means; no overflow warning
+    with np.errstate(over="ignore"):
+        return a.astype(np.dtype(dtype))
+
+
+def _leaf(v, dtype):
+    return jnp.asarray(_host_leaf(v, dtype))
 
 
 def _tree_to(tree, dtype):
     return jax.tree_util.tree_map(lambda v: _leaf(v, dtype), tree)
+
+
+def _host_tree(tree, dtype, members: int | None = None):
+    """:func:`_host_leaf` on every leaf; with ``members``, each broadcast to a leading
+    member axis (one value for all, as :func:`broadcast_params`)."""
+
+    def leaf(v):
+        a = _host_leaf(v, dtype)
+        if members is None:
+            return a
+        shape = (members, *np.shape(v))
+        return jnp.broadcast_to(a, shape) if isinstance(a, jax.Array) else np.broadcast_to(a, shape)
+
+    return jax.tree_util.tree_map(leaf, tree)
 
 
 def broadcast_params(params, members: int, dtype=None):
@@ -622,15 +647,21 @@ def run(
     kernel = prepared.kernel
     ad_cls = prepared.adaptation_cls
     members = int(np.shape(state.position)[0])
-    h = jnp.broadcast_to(jnp.asarray(step_size, dtype), (members,))
+    # the arguments as NumPy arrays where they are not JAX arrays already: the jitted call
+    # converts them (see _host_leaf)
+    h = (jnp.broadcast_to(jnp.asarray(step_size, dtype), (members,))
+         if isinstance(step_size, jax.Array)
+         else np.broadcast_to(np.asarray(step_size, np.dtype(dtype)), (members,)))  # fmt: skip
     if adaptation is None:
         adaptation = ad_cls.State(*(np.zeros(members) for _ in ad_cls.State._fields))
-    adaptation = _tree_to(adaptation, dtype)
+    adaptation = _host_tree(adaptation, dtype)
     if adaptation_params is None:
         adaptation_params = ad_cls(kernel, None).params()
-    ad_params = type(adaptation_params)(*(jnp.asarray(v, dtype) for v in adaptation_params))
-    params = (broadcast_params(kernel.params(), members, dtype) if params is None
-              else _tree_to(params, dtype))  # fmt: skip
+    ad_params = type(adaptation_params)(*(
+        jnp.asarray(v, dtype) if isinstance(v, jax.Array) else np.asarray(v, np.dtype(dtype))
+        for v in adaptation_params))  # fmt: skip
+    params = (_host_tree(kernel.params(), dtype, members) if params is None
+              else _host_tree(params, dtype))  # fmt: skip
     explicit = noise is not None
     if explicit:
         source = jax.tree_util.tree_map(
@@ -648,8 +679,8 @@ def run(
             (state, adaptation, h, params, source), prepared.mesh)  # fmt: skip
         data = prepared.data
     state, ad, (pos, lp, info) = prepared.runner(
-        state, adaptation, source, jnp.asarray(start, jnp.int32), jnp.asarray(n_steps, jnp.int32),
-        h, params, jnp.asarray(adapt), ad_params, data, length=length, explicit=explicit,
+        state, adaptation, source, np.asarray(start, np.int32), np.asarray(n_steps, np.int32),
+        h, params, np.asarray(adapt, bool), ad_params, data, length=length, explicit=explicit,
     )  # fmt: skip
     if prepared.mesh is not None:  # every process gets every member's results
         ad, pos, lp, info = to_host((ad, pos, lp, info))

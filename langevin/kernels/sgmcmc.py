@@ -450,6 +450,18 @@ def _check_real(owner: str, argname: str, value, *, positive: bool = False,
     return v
 
 
+def _instance(called: type, chosen: type, args: tuple, kwargs: dict) -> Any:
+    """``__new__``'s result when a constructor dispatches ``called(*args, **kwargs)`` to the
+    class ``chosen``. Python runs ``__init__`` only on an instance of ``called``, so an
+    instance of a class outside it (``dataclasses.replace(noisy, gradient_noise=False)``
+    calls the noisy class and gets the plain one) is initialised here, or it would come
+    back with no fields at all."""
+    obj = object.__new__(chosen)
+    if not isinstance(obj, called):
+        obj.__init__(*args, **kwargs)
+    return obj
+
+
 _EXAMPLES: dict[int, Any] = {}
 
 
@@ -499,9 +511,8 @@ class _StochasticGradient(Kernel):
         # gradient_noise=True/False picks the class whose compiled step does (not) estimate
         # the gradient noise; without the keyword (unpickling, classmethods) the class stays.
         want = kwargs.get("gradient_noise")
-        if isinstance(want, bool) and cls._variants:
-            cls = cls._variants[want]
-        return object.__new__(cls)
+        chosen = cls._variants[want] if isinstance(want, bool) and cls._variants else cls
+        return _instance(cls, chosen, args, kwargs)
 
     def __post_init__(self) -> None:
         super().__post_init__()

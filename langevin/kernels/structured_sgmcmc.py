@@ -62,7 +62,7 @@ ICML (arXiv 2107.09028).
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -73,6 +73,7 @@ from langevin.kernels.sgmcmc import (
     SGInfo,
     _check_int,
     _check_real,
+    _instance,
     batch_halves,
     diverged,
     example_data_target,
@@ -113,6 +114,12 @@ class StructuredGradient(NamedTuple):
     noise: Any
 
 
+#: Whether :func:`structured_gradient` estimates the gradient noise: a global bound per kernel
+#: class (``gradient_noise=True`` picks the class whose copy has it True), so the compiled step
+#: holds one of the two branches; False here, for the function called as it is.
+with_noise = False
+
+
 @portable
 def _gather(k, acc, args):
     """acc[k] = buffer[rowsel[k], k]: coordinate k of its group's picked stored sample.
@@ -125,13 +132,14 @@ def _gather(k, acc, args):
 
 @portable
 def structured_gradient(target, x, batch, pick, mask, buffer, count, params):
-    """ĝ at ``x`` from L composites of live and stored values (module docstring)."""
+    """ĝ at ``x`` from L composites of live and stored values (module docstring); the
+    gradient-noise estimate from the batch's two halves when the bound ``with_noise`` is
+    True (two half-batch ``loglik`` calls per composite), else NaN (one whole-batch call)."""
     n_comp = pick.shape[0]
     n_groups = pick.shape[1]
     capacity = buffer.shape[0]
     stored = xp.minimum(count, capacity)
     b = batch.shape[0]
-    first, second = batch_halves(batch)
     one = 0.0 * x[0] + 1.0  # 1 in the position's dtype (float32 stays float32 on JAX)
     zero = 0.0 * one
     eye = xp.where(xp.arange(n_comp)[:, None] == xp.arange(n_groups)[None, :], one, zero)
@@ -148,15 +156,24 @@ def structured_gradient(target, x, batch, pick, mask, buffer, count, params):
         # before anything is stored, every group uses its current value
         use_live = xp.where(stored == 0, live * zero + one, live)
         composite = use_live * x + (1.0 - use_live) * past
-        l1, h1 = xp.loglik(target, composite, first)
-        l2, h2 = xp.loglik(target, composite, second)
-        g1 = g1 + live * h1
-        g2 = g2 + live * h2
-        ll = ll + l1 + l2
+        if with_noise:  # a constant bound per class: the compiled step holds one branch
+            first, second = batch_halves(batch)
+            l1, h1 = xp.loglik(target, composite, first)
+            l2, h2 = xp.loglik(target, composite, second)
+            g1 = g1 + live * h1
+            g2 = g2 + live * h2
+            ll = ll + l1 + l2
+        else:
+            l1, h1 = xp.loglik(target, composite, batch)
+            g1 = g1 + live * h1
+            ll = ll + l1
     lp, gp = xp.logprior(target, x)
     scale = params.n_data / b
     grad = gp + scale * weight * (g1 + g2)
-    noise = noise_from_halves(weight * g1, weight * g2, b, params.n_data)
+    if with_noise:
+        noise = noise_from_halves(weight * g1, weight * g2, b, params.n_data)
+    else:
+        noise = xp.nan + 0.0 * ll
     return StructuredGradient(lp + scale * ll / n_comp, grad, noise)
 
 
@@ -194,37 +211,47 @@ def structured_init_template(position, noise, params, target):
     return state_cls(position, est.logdensity, est.grad, 0, buffer, 1)  # noqa: F821
 
 
-_CLASSES: dict[int, type] = {}
+_CLASSES: dict[tuple[int, bool], type] = {}
 
 
-def _variant(capacity: int) -> type:
+def _variant(capacity: int, noise: bool = False) -> type:
     """The kernel class with a ring buffer of ``capacity`` positions (a shape: one class,
-    hence one compiled loop, per capacity)."""
-    if capacity in _CLASSES:
-        return _CLASSES[capacity]
+    hence one compiled loop, per capacity), whose step estimates the gradient noise or not
+    (``noise``: one class each, so the default step makes one whole-batch ``loglik`` call
+    per composite instead of two half-batch calls)."""
+    if (capacity, noise) in _CLASSES:
+        return _CLASSES[capacity, noise]
     from langevin.backends.portable import bind_globals
 
-    state_cls = NamedTuple(  # noqa: UP014 (a class per buffer size, made at run time)
-        f"StructuredState{capacity}",
-        [("position", Vector), ("logdensity", Scalar), ("grad", Vector),
-         ("iteration", Integer), ("buffer", Array(capacity, "dim")), ("count", Integer)],
-    )  # fmt: skip
-    state_cls.__module__ = __name__
-    globals()[state_cls.__name__] = state_cls  # importable by name (pickling, Numba)
+    if (capacity, False) in _CLASSES:
+        state_cls = _CLASSES[capacity, False].State
+    else:
+        state_cls = NamedTuple(  # noqa: UP014 (a class per buffer size, made at run time)
+            f"StructuredState{capacity}",
+            [("position", Vector), ("logdensity", Scalar), ("grad", Vector),
+             ("iteration", Integer), ("buffer", Array(capacity, "dim")), ("count", Integer)],
+        )  # fmt: skip
+        state_cls.__module__ = __name__
+        globals()[state_cls.__name__] = state_cls  # importable by name (pickling, Numba)
+    gradient = bind_globals(structured_gradient, with_noise=noise)
     zeros = bind_globals(_buffer_zeros, capacity=capacity)
-    step = bind_globals(structured_step_template, state_cls=state_cls)
-    init = bind_globals(structured_init_template, state_cls=state_cls, buffer_zeros=zeros)
+    step = bind_globals(structured_step_template, state_cls=state_cls,
+                        structured_gradient=gradient)  # fmt: skip
+    init = bind_globals(structured_init_template, state_cls=state_cls, buffer_zeros=zeros,
+                        structured_gradient=gradient)  # fmt: skip
+    name = f"StructuredSGLD_K{capacity}" + ("WithGradientNoise" if noise else "")
     cls = type(
-        f"StructuredSGLD_K{capacity}",
+        name,
         (StructuredSGLD,),
         {"State": state_cls, "init_math": staticmethod(init), "step_math": staticmethod(step),
-         "buffer_capacity": capacity, "__module__": __name__,
+         "buffer_capacity": capacity, "computes_gradient_noise": noise,
+         "public_name": f"StructuredSGLD_K{capacity}", "__module__": __name__,
          # the class's own buffer size is its default (StructuredSGLD_K16(step_size=h))
          "__annotations__": {"buffer_size": int}, "buffer_size": capacity},
     )  # fmt: skip
     cls = dataclass(frozen=True)(cls)
     globals()[cls.__name__] = cls
-    _CLASSES[capacity] = cls
+    _CLASSES[capacity, noise] = cls
     return cls
 
 
@@ -270,6 +297,10 @@ class StructuredSGLD(Kernel):
             False, M composites).
         composites: L for the dropout variant (default 4).
         keep_prob: p in (0, 1] for the dropout variant (default 0.5).
+        gradient_noise: keyword-only; True to estimate tr Cov(ĝ) at every step (the info
+            field ``gradient_noise``, from the batch's two halves: two half-batch
+            ``loglik`` calls per composite); NaN when False, the default (one whole-batch
+            call per composite). The chain is the same either way, up to summation order.
 
     Example:
         >>> kernel = StructuredSGLD(1e-3, groups=group_by_blocks([2, 2]), batch_size=10,
@@ -288,6 +319,7 @@ class StructuredSGLD(Kernel):
     dropout: bool = False
     composites: int = 4
     keep_prob: float = 0.5
+    gradient_noise: bool = field(default=False, kw_only=True)
 
     Info = SGInfo
     Noise = StructuredNoise
@@ -299,17 +331,30 @@ class StructuredSGLD(Kernel):
     #: fall of it as a blow-up (proposed hook for the collapse check; see the report).
     logdensity_is_estimate: ClassVar[bool] = True
     buffer_capacity: ClassVar[int | None] = None
+    #: Whether the compiled step estimates the gradient noise (the class decides; the
+    #: constructor picks the class from ``gradient_noise``).
+    computes_gradient_noise: ClassVar[bool] = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> StructuredSGLD:
+        # buffer_size and gradient_noise=True/False pick the class; without the keyword
+        # (unpickling, dataclasses.replace of other fields) a concrete class stays
+        want = kwargs.get("gradient_noise")
+        chosen = cls
         if cls is StructuredSGLD:
             size = kwargs.get("buffer_size", args[6] if len(args) > 6 else 200)
             _check_int("StructuredSGLD", "buffer_size", size, 1)
-            cls = _variant(int(size))
-        return object.__new__(cls)
+            chosen = _variant(int(size), want is True)
+        elif isinstance(want, bool) and cls.buffer_capacity is not None:
+            chosen = _variant(cls.buffer_capacity, want)
+        return _instance(cls, chosen, args, kwargs)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         owner = "StructuredSGLD"
+        if not isinstance(self.gradient_noise, bool):
+            raise TypeError(f"{owner}: gradient_noise must be True or False; got "
+                            f"{self.gradient_noise!r}")  # fmt: skip
+        object.__setattr__(self, "gradient_noise", type(self).computes_gradient_noise)
         groups = self.groups
         if not isinstance(groups, tuple):
             try:
