@@ -112,6 +112,7 @@ _JAX_FUNCTIONS: dict = {}
 
 
 def _jax_form(child: Target, params: RealNVP, dim: int) -> TargetForm:
+    import jax
     import jax.numpy as jnp
 
     from langevin.backends import jax_backend, jax_ops
@@ -123,16 +124,25 @@ def _jax_form(child: Target, params: RealNVP, dim: int) -> TargetForm:
         pull = jax_twin(flow_pullback)
         child_build = child_form.build
 
+        # The form's data is bound in JAX's default dtype (float64 with x64 on); a float32
+        # chain computes the flow in float32 and returns float32, as its loop carry must be.
+        def _in_dtype_of(z, p):
+            return jax.tree_util.tree_map(
+                lambda a: a.astype(z.dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, p
+            )
+
         def logdensity(z, data):
             p, child_data = data
-            x, log_det = fwd(p, z)
-            return jax_ops.logdensity(child_build(child_data), x) + log_det
+            x, log_det = fwd(_in_dtype_of(z, p), z)
+            value = jax_ops.logdensity(child_build(child_data), x) + log_det
+            return value.astype(z.dtype)
 
         def value_and_grad(z, data):
             p, child_data = data
+            p = _in_dtype_of(z, p)
             x, log_det = fwd(p, z)
             value, g = jax_ops.value_and_grad(child_build(child_data), x)
-            return value + log_det, pull(p, z, g)
+            return (value + log_det).astype(z.dtype), pull(p, z, g.astype(z.dtype))
 
         fns = {"logdensity": logdensity, "value_and_grad": value_and_grad}
         functions = tuple(fns.get(n) for n in SLOTS)
