@@ -72,6 +72,13 @@ _DIVERGENCES_REPORTED = pytest.mark.filterwarnings(
 )
 
 
+# Known to be fragile (issue 13, 2026-12-07; data on branch `flows13`,
+# benchmarks/results/neutra_banana_seeds.md): over other fit and sampling seeds the banana
+# test fails about one run in five (var x2 short: the reverse-KL flow under-covers the tips
+# and latent HMC diverges there) and the funnel's var(v) falls short in every run; a change
+# of a few ulp in the float32 fit changes the outcome. They pass at these seeds; they need a
+# redesign (a flow that covers the tails, or replicate runs) before they can vouch for
+# NeuTra-HMC's exactness on these targets.
 @pytest.mark.slow
 @_DIVERGENCES_REPORTED
 def test_neutra_banana_moments():
