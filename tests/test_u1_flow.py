@@ -202,3 +202,45 @@ def test_training_lowers_the_reverse_kl_and_fthmc_matches_the_exact_values(beta)
     q2 = target.topological_charge(trace.draws) ** 2
     assert_z_ok({"cos": z_score(cos_p, target.exact_plaquette),
                  "q2": z_score(q2, target.exact_q2)})  # fmt: skip
+
+
+@pytest.mark.parametrize("integrator", ["leapfrog", "minimal_norm"])
+def test_fthmc_trajectory_is_reversible(x64, integrator):
+    """ALGORITHMS.md §6: the flow-transformed trajectory is reversible. HMC's own trajectory
+    (``hmc_trajectory_body``, JAX twin) on S_FT(z) with a non-trivial flow, from (z, p) to
+    (z', p'); from (z', −p') the same trajectory returns to (z, −p), to round-off. It fails
+    when the trajectory's kicks and drifts are not a palindrome (checked: a last kick of
+    b_{s+1} + 0.1 b_1 instead of b_{s+1} fails both integrators) or when the force depends on
+    anything but z; a palindromic error (every merged kick scaled alike) keeps it reversible
+    and is the exactness tests' to catch."""
+    from langevin.backends import jax_ops
+    from langevin.backends.portable import make_twin
+    from langevin.kernels.hmc import hmc_trajectory_body
+
+    flow, p = FLOW4, _params(FLOW4, seed=11)
+    ft = flow_transformed_u1(2.0, flow, p)
+    form = jax_backend.bind_target(ft, ft.dim, jnp.float64)
+    target = form.build(form.data)
+    params = HMC(0.05, n_leapfrog=6, integrator=integrator).params()
+    body = make_twin(hmc_trajectory_body, jax_ops, lambda f: f, {})
+    n_total = params.n_leapfrog * params.n_stages
+    h, inv_mass = 0.05, jnp.ones(ft.dim)
+    kick, drift = jnp.asarray(params.kick), jnp.asarray(params.drift)
+
+    @jax.jit
+    def trajectory(z, momentum):
+        _, grad = jax_ops.value_and_grad(target, z)
+        momentum = momentum + (h * kick[0]) * grad
+        z, momentum, _, _ = jax_ops.fori_loop(
+            0, n_total, body, (z, momentum, 0.0 * z[0], grad),
+            (h, inv_mass, kick, drift, params.n_stages, n_total, target))  # fmt: skip
+        return z, momentum
+
+    rng = np.random.default_rng(12)
+    z0 = rng.uniform(-np.pi, np.pi, ft.dim)
+    p0 = rng.standard_normal(ft.dim)
+    z1, p1 = trajectory(jnp.asarray(z0), jnp.asarray(p0))
+    z2, p2 = trajectory(z1, -p1)
+    assert np.max(np.abs(np.asarray(z1) - z0)) > 0.1  # the trajectory went somewhere
+    np.testing.assert_allclose(np.asarray(z2), z0, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(-np.asarray(p2), p0, rtol=0, atol=1e-9)
