@@ -681,6 +681,8 @@ class Run:
                 component.observe(done, result.position)
             self.done = done = done + n
             for component in self.components:  # a refit target (e.g. a flow's new weights)
+                if not component.changes_target:  # (and never under a mesh: refused above)
+                    continue
                 change = component.update_target(done, self.prepared.form.data,
                                                   np.asarray(self.state.position))  # fmt: skip
                 if change is not None:
