@@ -63,7 +63,6 @@ References:
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -369,32 +368,18 @@ _SPLINE_NAMES = {
     "coupling_pullback": spline_pullback,
 }
 
-
-def _bound(fn: Any, name: str, **names: Any) -> Any:
-    """``fn`` with ``names`` rebound (:func:`~langevin.backends.portable.bind_globals`),
-    renamed ``name``: the default name lists every bound name, and nested bindings would
-    exceed the file-name limit of Numba's disk cache, which names files after it."""
-    bound = bind_globals(fn, **names)
-    bound.__qualname__ = bound.__name__ = name
-    return bound
-
-
-spline_flow_forward_and_log_det = _bound(
-    _layers.flow_forward_and_log_det, "spline_flow_forward_and_log_det", **_SPLINE_NAMES
-)
-spline_flow_inverse_and_log_det = _bound(
-    _layers.flow_inverse_and_log_det, "spline_flow_inverse_and_log_det", **_SPLINE_NAMES
-)
-spline_flow_pullback = _bound(_layers.flow_pullback, "spline_flow_pullback", **_SPLINE_NAMES)
+# (bind_globals caps the names of these bindings of bindings: Numba's cache files carry them)
+spline_flow_forward_and_log_det = bind_globals(_layers.flow_forward_and_log_det, **_SPLINE_NAMES)
+spline_flow_inverse_and_log_det = bind_globals(_layers.flow_inverse_and_log_det, **_SPLINE_NAMES)
+spline_flow_pullback = bind_globals(_layers.flow_pullback, **_SPLINE_NAMES)
 _COMPOSITE = {
     "flow_forward_and_log_det": spline_flow_forward_and_log_det,
     "flow_inverse_and_log_det": spline_flow_inverse_and_log_det,
 }
-spline_flow_forward = _bound(_layers.flow_forward, "spline_flow_forward", **_COMPOSITE)
-spline_flow_inverse = _bound(_layers.flow_inverse, "spline_flow_inverse", **_COMPOSITE)
-spline_flow_log_det = _bound(_layers.flow_log_det, "spline_flow_log_det", **_COMPOSITE)
-spline_flow_log_density = _bound(_layers.flow_log_density, "spline_flow_log_density",
-                                 **_COMPOSITE)  # fmt: skip
+spline_flow_forward = bind_globals(_layers.flow_forward, **_COMPOSITE)
+spline_flow_inverse = bind_globals(_layers.flow_inverse, **_COMPOSITE)
+spline_flow_log_det = bind_globals(_layers.flow_log_det, **_COMPOSITE)
+spline_flow_log_density = bind_globals(_layers.flow_log_density, **_COMPOSITE)
 
 
 class ComposedFlow(NamedTuple):
@@ -474,18 +459,16 @@ def _composed_functions(inner: FlowFunctions, outer: FlowFunctions) -> FlowFunct
                  "_outer_inverse_and_log_det": outer.inverse_and_log_det,
                  "_outer_pullback": outer.pullback}  # fmt: skip
         kind = f"composed({inner.kind},{outer.kind})"
-        # short, stable names (Numba's cache files are named after them)
-        tag = "composed_" + hashlib.sha1(kind.encode()).hexdigest()[:10]
-        fld = _bound(_composed_forward_and_log_det, f"{tag}_forward_and_log_det", **names)
-        inv = _bound(_composed_inverse_and_log_det, f"{tag}_inverse_and_log_det", **names)
-        pull = _bound(_composed_pullback, f"{tag}_pullback", **names)
+        fld = bind_globals(_composed_forward_and_log_det, **names)
+        inv = bind_globals(_composed_inverse_and_log_det, **names)
+        pull = bind_globals(_composed_pullback, **names)
         comp = {"flow_forward_and_log_det": fld, "flow_inverse_and_log_det": inv}
         _COMPOSED[key] = FlowFunctions(
             kind, fld, inv, pull,
-            _bound(_layers.flow_forward, f"{tag}_forward", **comp),
-            _bound(_layers.flow_inverse, f"{tag}_inverse", **comp),
-            _bound(_layers.flow_log_det, f"{tag}_log_det", **comp),
-            _bound(_layers.flow_log_density, f"{tag}_log_density", **comp),
+            bind_globals(_layers.flow_forward, **comp),
+            bind_globals(_layers.flow_inverse, **comp),
+            bind_globals(_layers.flow_log_det, **comp),
+            bind_globals(_layers.flow_log_density, **comp),
         )  # fmt: skip
     return _COMPOSED[key]
 
