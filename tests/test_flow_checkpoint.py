@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 import langevin
 import langevin.checkpoint
@@ -40,6 +41,7 @@ def test_flow_retraining_state_dict_round_trip():
     assert empty.buffer == [] and empty.rounds == 0
 
 
+@pytest.mark.slow  # compiles the flow proposal's loop and its retraining: 18 CPU-s cold
 def test_resume_across_a_flow_refit_is_bit_for_bit(tmp_path, monkeypatch):
     """warm-up 60 refits the flow once, at step 36; checkpoints every 20 steps: the copy at
     20 precedes the refit, the copy at 40 follows it. Each copy resumes to the run's draws

@@ -38,6 +38,7 @@ def _nll(flow, x):
     return -float(np.mean([logq(flow, xi) for xi in x]))
 
 
+@pytest.mark.slow  # a statistical run with a refit on JAX: 27 CPU-s with cold caches
 def test_refit_in_warmup_improves_the_flow_and_sampling_is_exact(tmp_path, monkeypatch):
     latent = _latent()
     kernel = langevin.HMC(0.3, n_leapfrog=4)
