@@ -243,6 +243,9 @@ def resume(
         run.params = _rebuild(run.params, _group(arrays, "params"))
         for j, component in enumerate(run.components):
             component.load_state_dict(_named(arrays, f"component{j}"))
+            data = component.restored_target_data(run.prepared.form.data)
+            if data is not None:  # e.g. the flow a warm-up refit had reached
+                run.set_target_data(data)
         run.movement.load_state_dict(_named(arrays, "movement"))
         run.step_size = np.array(arrays["step_size"])
         run.best_lp = np.array(arrays["best_lp"])

@@ -517,7 +517,10 @@ class Run:
         dtype = np.dtype(settings.dtype)
         self.step_adaptation, self.components = _components(
             kernel, settings.target_acceptance, chains, dim, settings.warmup,
-            settings.adapt_mass_matrix)  # fmt: skip
+            settings.adapt_mass_matrix, target)  # fmt: skip
+        if mesh is not None and any(c.changes_target for c in self.components):
+            raise ValueError("target: its warm-up components refit it between chunks, which "
+                             "is not supported with mesh= yet")  # fmt: skip
         params = be.broadcast_params(kernel.params(), chains)  # per chain: components adapt them
         for component in self.components:
             params = component.initial_params(params)
@@ -677,6 +680,13 @@ class Run:
             for component in self.components:
                 component.observe(done, result.position)
             self.done = done = done + n
+            for component in self.components:  # a refit target (e.g. a flow's new weights)
+                if not component.changes_target:  # (and never under a mesh: refused above)
+                    continue
+                change = component.update_target(done, self.prepared.form.data,
+                                                  np.asarray(self.state.position))  # fmt: skip
+                if change is not None:
+                    self.set_target_data(change[0], change[1], done)
             for component in self.components:
                 self.params, log_factor = component.update(done, self.params)
                 if log_factor is not None and self.adapting:
@@ -705,6 +715,19 @@ class Run:
             self.kept = k1
         self.done = done + n
 
+    def set_target_data(self, data: Any, positions: np.ndarray | None = None,
+                        done: int = 0) -> None:  # fmt: skip
+        """Give the compiled target new runtime data of the same structure (nothing
+        recompiles); with ``positions`` (chains, dim), restart every chain's state there."""
+        self.prepared = self.prepared._replace(form=self.prepared.form._replace(data=data))
+        if positions is None:
+            return
+        _, _, init_ss = seed_sequences(self.settings.seed_sequence)
+        ss = np.random.SeedSequence(init_ss.entropy, spawn_key=(*init_ss.spawn_key, 1, done))
+        chains = positions.shape[0]
+        self.state = self.backend.init(self.prepared, positions, self.params, None,
+                                       self.backend.noise_sources(ss, chains))  # fmt: skip
+
     def generator_states(self) -> list | None:
         """Each chain's generator state (Numba), None where the noise is keyed (JAX)."""
         if not isinstance(self.sources, (list, tuple)) or not all(
@@ -726,6 +749,8 @@ class Run:
         stats_final["step_size"] = np.broadcast_to(self.step_size[:, None], (s.chains, kept)).copy()
         health.warn_divergent_transitions(kernel, stats_final, self.diverged)
         target = self.target
+        # what the components keep; "constrain": a refit target's map to the parameters
+        extras = {k: v for c in self.components for k, v in c.result().items()}
         trace = Trace(
             draws=self.draws_so_far(),
             sample_stats=stats_final,
@@ -739,10 +764,10 @@ class Run:
             diverged=self.diverged,
             interrupted=self.interrupted,
             elapsed=self.elapsed,
-            constrain=target.constrain if s.keep is None else None,
+            constrain=extras.pop("constrain", target.constrain) if s.keep is None else None,
             failures=self.failures,
             generator_states=self.generator_states(),
-            **{k: v for c in self.components for k, v in c.result().items()},
+            **{k: v for k, v in extras.items() if k != "constrain"},
         )
         if self.draw_store is not None:
             from langevin.io import save
@@ -791,8 +816,10 @@ def _missing(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup: int,
-                adapt_mass_matrix: bool):  # fmt: skip
-    """The step-size component and the between-chunk components of this run."""
+                adapt_mass_matrix: bool, target: Any = None):  # fmt: skip
+    """The step-size component and the between-chunk components of this run: the kernel's,
+    then the target's own (``target.warmup_components``: factories called as a kernel's
+    component classes are, e.g. a flow-transformed target's refit of its flow)."""
     step, others = None, []
     for cls in kernel.adaptation:
         if issubclass(cls, StepSizeAdaptation):
@@ -804,4 +831,10 @@ def _components(kernel: Kernel, target_acceptance, chains: int, dim: int, warmup
             others.append(cls(kernel, chains, dim, 0 if fixed else warmup))
         else:
             raise TypeError(f"{kernel.name}.adaptation: {cls!r} is not an adaptation component")
+    for factory in getattr(target, "warmup_components", None) or ():
+        component = factory(kernel, chains, dim, warmup)
+        if not isinstance(component, WarmupComponent):
+            raise TypeError(f"target.warmup_components: {factory!r} made {component!r}, not a "
+                            "langevin.adaptation.WarmupComponent")  # fmt: skip
+        others.append(component)
     return step, others

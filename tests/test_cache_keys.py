@@ -88,6 +88,38 @@ def test_fingerprint_follows_callees():
     assert source_fingerprint(fa) != source_fingerprint(fb)
 
 
+@portable
+def _nested_leaf_with_a_long_descriptive_name_as_model_parts_have(x):
+    return x + 1.0
+
+
+@portable
+def _nested_wrapper_with_a_long_descriptive_name_too(x):
+    return _inner_part_bound_by_name(x) * 2.0  # noqa: F821 (bound by bind_globals)
+
+
+def test_nested_bindings_have_short_distinct_names():
+    """Bindings of bindings (spline flows bind RealNVP's composites to spline couplings,
+    then compose those) name their copies after every bound value: uncapped, the names grew
+    past the 255-byte file names of Numba's disk cache ("OSError: File name too long"). The
+    cap keeps them short and distinct, and a deep binding compiles and caches on disk."""
+    from langevin.backends.portable import MAX_BOUND_NAME, bind_globals
+    from langevin.nn import numba_twin
+
+    fn = _nested_leaf_with_a_long_descriptive_name_as_model_parts_have
+    chain = []
+    for _ in range(8):
+        fn = bind_globals(_nested_wrapper_with_a_long_descriptive_name_too,
+                          _inner_part_bound_by_name=fn)  # fmt: skip
+        chain.append(fn)
+    names = [f.__qualname__ for f in chain]
+    assert max(len(n) for n in names) <= MAX_BOUND_NAME
+    assert len(set(names)) == len(names)  # a distinct name per binding
+    assert all(n.isidentifier() for n in names)
+    # the deepest binding compiles (its twin cached on disk, named after it): 2^8 (x + 1)
+    assert numba_twin(chain[-1])(1.5) == 2.0**8 * 2.5
+
+
 # -- two state-space models with one class name ----------------------------------------------
 def _model(scale: float) -> LinearGaussian:
     """A linear Gaussian model whose observation function is written by the user:

@@ -10,7 +10,10 @@ Two kinds, and the driver knows only these two protocols — no kernel and no ba
   at which chunks must end (``boundaries``), sees each warm-up chunk's draws (``observe``)
   and may return new per-chain ``params`` and a per-chain step-size factor at a boundary
   (``update``) (Stan's windowed diagonal mass matrix: :class:`~langevin.adaptation.
-  mass_matrix.DiagonalMassMatrix`; room for a preconditioner or a flow refit).
+  mass_matrix.DiagonalMassMatrix`; room for a preconditioner), and may give the target new
+  runtime data of the same structure (``update_target``: a refitted flow's weights, which
+  nothing recompiles for: :class:`~langevin.flows.neutra.FlowRefit`). A target opts into
+  components of its own through ``target.warmup_components``.
 """
 
 from __future__ import annotations
@@ -84,8 +87,28 @@ class WarmupComponent(abc.ABC):
         """At ``done`` warm-up steps: ``(params, log step-size factor per chain or None)``."""
 
     def result(self) -> dict[str, Any]:
-        """What the trace keeps of this adaptation (e.g. ``{"inverse_mass": ...}``)."""
+        """What the trace keeps of this adaptation (e.g. ``{"inverse_mass": ...}``; a
+        ``"constrain"`` entry replaces the target's map from draws to parameters)."""
         return {}
+
+    #: whether the component may replace the target's runtime data (:meth:`update_target`)
+    changes_target: ClassVar[bool] = False
+
+    def update_target(self, done: int, data: Any, positions: np.ndarray
+                      ) -> tuple[Any, np.ndarray] | None:  # fmt: skip
+        """At ``done`` warm-up steps, after :meth:`observe`: ``None`` (the default), or
+        ``(data, positions)``: new runtime data for the compiled target (the same structure,
+        leaf types and dtypes as ``data``, so nothing recompiles: e.g. a flow-transformed
+        target's refitted flow weights) and the ``(chains, dim)`` positions every chain
+        restarts from (its state is re-initialised there under the new data). Only
+        components with ``changes_target = True`` may return data. ``positions`` are the
+        chains' current positions."""
+        return None
+
+    def restored_target_data(self, data: Any) -> Any:
+        """After :meth:`load_state_dict` (a resumed run): the target data the run had reached,
+        given the data the target was built with, or ``None`` to keep that."""
+        return None
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything the component has learnt so far, as named arrays (a checkpoint stores

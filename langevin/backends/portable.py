@@ -95,6 +95,21 @@ def make_twin(
 
 _BOUND: dict = {}
 
+#: the longest name :func:`bind_globals` gives a bound copy: Numba's disk cache names its
+#: files after the qualified name (module, name, line, Python version), and nested bindings
+#: (a binding of bindings) would otherwise exceed the file system's 255-byte file names
+MAX_BOUND_NAME = 96
+
+
+def _capped_name(name: str) -> str:
+    """``name`` as an identifier of at most :data:`MAX_BOUND_NAME` characters: a long one keeps
+    its start and ends in a hash of the whole (distinct names stay distinct)."""
+    name = name.replace(".", "_").replace("<", "").replace(">", "")
+    if len(name) <= MAX_BOUND_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[: MAX_BOUND_NAME - 18]}__{digest}"
+
 
 def bind_globals(fn: Callable, **names: Any) -> Callable:
     """A portable copy of ``fn`` whose global ``names`` are bound to the given values (model
@@ -111,8 +126,7 @@ def bind_globals(fn: Callable, **names: Any) -> Callable:
         bound = types.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__,
                                    fn.__closure__)  # fmt: skip
         suffix = "_".join(getattr(v, "__qualname__", type(v).__name__) for _, v in key[1])
-        bound.__qualname__ = f"{fn.__qualname__}__{suffix}".replace(".", "_").replace("<", "")
-        bound.__qualname__ = bound.__qualname__.replace(">", "")
+        bound.__qualname__ = _capped_name(f"{fn.__qualname__}__{suffix}")
         bound.__module__ = fn.__module__
         bound.__doc__ = fn.__doc__
         _BOUND[key] = portable(bound)

@@ -3,6 +3,10 @@
 * :mod:`langevin.flows.layers` — permutations, elementwise affine, RealNVP affine couplings
   with MLP conditioners (:mod:`langevin.nn`), and their composition :class:`RealNVP`: forward,
   inverse, log|det J| and the hand-written pullback of each.
+* :mod:`langevin.flows.spline` — rational-quadratic spline couplings (neural spline flows)
+  and their composition :class:`SplineFlow`, usable wherever :class:`RealNVP` is
+  (:func:`flow_functions` gives a flow's portable functions); :class:`ComposedFlow` chains
+  two flows (stacks mixing affine and spline blocks).
 * :mod:`langevin.flows.transformed` — :func:`flow_transformed`: the latent target
   ``log π(f(z)) + log|det J_f(z)|`` (flow-transformed HMC, NeuTra) on both backends.
 * :mod:`langevin.flows.training` — :func:`fit_reverse_kl`, :func:`fit_forward_kl` (optax),
@@ -32,6 +36,14 @@ from langevin.flows.layers import (
     realnvp_init,
 )
 from langevin.flows.neutra import NeuTraResult, neutra
+from langevin.flows.spline import (
+    ComposedFlow,
+    SplineBlock,
+    SplineCoupling,
+    SplineFlow,
+    flow_functions,
+    spline_flow_init,
+)
 from langevin.flows.training import fit_forward_kl, fit_reverse_kl, load_flow, save_flow
 from langevin.flows.transformed import (
     FlowTransformedTarget,
@@ -66,4 +78,10 @@ __all__ = [
     "neutra",
     "realnvp_init",
     "save_flow",
+    "ComposedFlow",
+    "SplineBlock",
+    "SplineCoupling",
+    "SplineFlow",
+    "flow_functions",
+    "spline_flow_init",
 ]

@@ -81,6 +81,8 @@ __all__ = [
     "coupling_inverse",
     "coupling_log_det",
     "coupling_pullback",
+    "coupling_forward_and_log_det",
+    "coupling_inverse_and_log_det",
     "flow_forward",
     "flow_inverse",
     "flow_log_det",
@@ -224,6 +226,20 @@ def coupling_log_det(p, z):
 
 
 @portable
+def coupling_forward_and_log_det(p, z):
+    """``(f(z), log|det J_f(z)|)`` of an affine coupling (one conditioner evaluation)."""
+    s, t, _r = _coupling_parts(p, z)
+    return z * xp.exp(s) + t, xp.sum(s)
+
+
+@portable
+def coupling_inverse_and_log_det(p, x):
+    """``(f⁻¹(x), log|det J_f|)`` at the preimage, of an affine coupling."""
+    s, t, _r = _coupling_parts(p, x)
+    return (x - t) * xp.exp(-s), xp.sum(s)
+
+
+@portable
 def coupling_pullback(p, z, g):
     s, _t, r = _coupling_parts(p, z)
     free = 1.0 - p.mask
@@ -244,8 +260,8 @@ def flow_forward_and_log_det(params, z):
     for k in range(len(params.blocks)):
         block = params.blocks[k]
         y = permutation_forward(block.permutation, x)
-        log_det = log_det + coupling_log_det(block.coupling, y)
-        x = coupling_forward(block.coupling, y)
+        x, ld = coupling_forward_and_log_det(block.coupling, y)
+        log_det = log_det + ld
     log_det = log_det + affine_log_det(params.final, x)
     return affine_forward(params.final, x), log_det
 
@@ -273,8 +289,8 @@ def flow_inverse_and_log_det(params, x):
     n = len(params.blocks)
     for j in range(n):
         block = params.blocks[n - 1 - j]
-        w = coupling_inverse(block.coupling, y)
-        log_det = log_det + coupling_log_det(block.coupling, w)
+        w, ld = coupling_inverse_and_log_det(block.coupling, y)
+        log_det = log_det + ld
         y = permutation_inverse(block.permutation, w)
     return y, log_det
 

@@ -14,9 +14,10 @@ refits the flow to them by forward KL (maximum likelihood, mass-covering), start
 current flow. The draws reported come from a final run with the last flow held fixed, so the
 adaptation never touches the kept chain. Refits need many pilot draws: on Neal's funnel
 (d = 10) one refit on 4 × 500 draws made the flow worse (docs/flows.md), so ``refits=0`` is
-the default. (The flow is refit between separate runs rather
-than inside one: :mod:`langevin.adaptation`'s between-chunk components return new per-chain
-*kernel* parameters, and the flow here is part of the *target*.)
+the default. Those pilot runs are separate runs; a refit *inside one warm-up* is
+``flow_transformed(target, flow, refits=k)`` (:class:`FlowRefit`: a warm-up component of
+the target, which replaces the target's runtime data, the flow's weights, between warm-up
+chunks without recompiling; :meth:`langevin.adaptation.WarmupComponent.update_target`).
 
 References:
     Hoffman, M., Sountsov, P., Dillon, J. V., Langmore, I., Tran, D. and Vasudevan, S.
@@ -32,12 +33,177 @@ from typing import Any
 
 import numpy as np
 
-from langevin.flows.layers import RealNVP, realnvp_init
+from langevin.adaptation.base import WarmupComponent
+from langevin.flows.layers import realnvp_init
+from langevin.flows.spline import flow_functions
 from langevin.flows.training import fit_forward_kl, fit_reverse_kl
-from langevin.flows.transformed import FlowTransformedTarget, check_flow, flow_transformed
+from langevin.flows.transformed import (
+    FlowTransformedTarget,
+    check_flow,
+    constrain_through,
+    flow_transformed,
+    latent_to_x,
+)
+from langevin.nn import numpy_twin
 from langevin.targets.base import Target
 
-__all__ = ["neutra", "NeuTraResult"]
+__all__ = ["neutra", "NeuTraResult", "FlowRefit"]
+
+
+def _like(template: Any, new: Any) -> Any:
+    """``new`` (a pytree of NumPy arrays) with ``template``'s structure, array types and
+    dtypes: the runtime data a compiled target was built with, so nothing recompiles."""
+    if isinstance(template, tuple):
+        items = [_like(t, n) for t, n in zip(template, new)]
+        return type(template)(*items) if hasattr(template, "_fields") else tuple(items)
+    if type(template).__module__.startswith("jax"):
+        import jax.numpy as jnp
+
+        return jnp.asarray(np.asarray(new), dtype=template.dtype)
+    # a writable copy: arrays from JAX are read-only, and Numba types those differently
+    return np.array(new, dtype=np.asarray(template).dtype, order="C", copy=True)
+
+
+class FlowRefit(WarmupComponent):
+    """NeuTra refit inside one warm-up: a flow-transformed target's own warm-up component
+    (``flow_transformed(target, flow, refits=k)``).
+
+    The chains' warm-up draws of ``z`` are mapped to ``x = f(z)`` with the flow they were
+    drawn under and pooled over chains (the first 20% of warm-up left out). At ``k`` evenly
+    spaced warm-up steps in 20–60% of the warm-up, the flow is refitted to the pooled ``x``
+    by forward KL (:func:`~langevin.flows.fit_forward_kl`, from the current flow), the
+    target's runtime data takes the new weights (same structure: nothing recompiles), every
+    chain restarts at ``z' = f_new⁻¹(f_old(z))`` (the same point ``x``), and the step-size
+    adaptation restarts (the latent geometry changed). The mass-matrix windows go on; their
+    estimates use the draws of their own windows, so the last windows (which end at the
+    terminal buffer) see only the last flow when the refits end before them. The flow is fixed after
+    the last refit, so the kept draws come from one fixed MH-exact kernel on one latent
+    target, and the trace's ``constrain`` maps them through that flow.
+    """
+
+    changes_target = True
+
+    def __init__(self, kernel: Any, chains: int, dim: int, warmup: int, *, latent: Any,
+                 rounds: int, train_steps: int, learning_rate: float,
+                 seed: int) -> None:  # fmt: skip
+        self.chains, self.dim, self.warmup = chains, dim, warmup
+        self.latent = latent
+        self.initial_flow = latent.flow_params
+        self.flow = latent.flow_params
+        self.train_steps, self.learning_rate, self.seed = train_steps, learning_rate, seed
+        self.start = int(0.2 * warmup)
+        if warmup < 50 or rounds < 1:
+            self._boundaries: tuple[int, ...] = ()
+        else:
+            end = int(0.6 * warmup)
+            self._boundaries = tuple(sorted({self.start + ((end - self.start) * (k + 1)) // rounds
+                                             for k in range(rounds)}))  # fmt: skip
+        self.buffer: list[np.ndarray] = []
+        self.rounds = 0
+        self.losses: list[float] = []
+        self._restart_at = -1
+
+    @staticmethod
+    def check_settings(train_steps: Any, learning_rate: Any, seed: Any) -> None:
+        for name, v, least in (("refit_steps", train_steps, 1), ("refit_seed", seed, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+                raise ValueError(f"{name} must be an int >= {least}; got {v!r}")
+        lr = learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < np.inf:
+            raise ValueError(f"refit_learning_rate must be a positive float; got {lr!r}")
+
+    @property
+    def boundaries(self) -> tuple[int, ...]:
+        return self._boundaries
+
+    def initial_params(self, params: Any) -> Any:
+        return params
+
+    def observe(self, done: int, positions: np.ndarray) -> None:
+        if not self._boundaries or done >= self._boundaries[-1]:
+            return
+        keep = np.arange(positions.shape[1]) + done >= self.start
+        if np.any(keep):  # (chains, steps, dim) of x: the pooled order never depends on chunks
+            self.buffer.append(latent_to_x(self.flow, np.asarray(positions[:, keep])))
+
+    def update_target(self, done: int, data: Any, positions: np.ndarray):
+        if done not in self._boundaries or not self.buffer:
+            return None
+        draws = np.concatenate(self.buffer, axis=1).swapaxes(0, 1).reshape(-1, self.dim)
+        draws = draws[np.all(np.isfinite(draws), axis=1)]
+        if draws.shape[0] > 4096:  # the most recent draws
+            draws = draws[-4096:]
+        if draws.shape[0] < 2:
+            return None
+        new, history = fit_forward_kl(draws, self.flow, steps=self.train_steps,
+                                      learning_rate=self.learning_rate,
+                                      seed=self.seed + self.rounds, progress=False)  # fmt: skip
+        self.rounds += 1
+        self.losses.append(float(np.mean(history[-20:])))
+        x_now = latent_to_x(self.flow, np.asarray(positions, dtype=np.float64))
+        inverse = numpy_twin(flow_functions(new).inverse)
+        z_new = np.stack([np.asarray(inverse(new, np.ascontiguousarray(x))) for x in x_now])
+        leaves_ok = all(np.all(np.isfinite(a)) for a in _leaves(new))
+        if not leaves_ok or not np.all(np.isfinite(z_new)):
+            return None  # a failed fit keeps the old flow
+        self.flow = new
+        self._restart_at = done
+        return (_like(data[0], new), *data[1:]), z_new
+
+    def update(self, done: int, params: Any) -> tuple[Any, np.ndarray | None]:
+        if done == self._restart_at:  # restart the step-size adaptation (factor 1)
+            return params, np.zeros(self.chains)
+        return params, None
+
+    def result(self) -> dict[str, Any]:
+        return {"constrain": constrain_through(self.latent.base, self.flow)}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        buffer = (np.concatenate(self.buffer, axis=1) if self.buffer
+                  else np.zeros((self.chains, 0, self.dim)))  # fmt: skip
+        out = {
+            "buffer": buffer,
+            "rounds": np.asarray(self.rounds, dtype=np.int64),
+            "losses": np.asarray(self.losses, dtype=np.float64),
+            "restart_at": np.asarray(self._restart_at, dtype=np.int64),
+        }
+        for i, leaf in enumerate(_leaves(self.flow)):
+            out[f"flow{i}"] = np.asarray(leaf)
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        buffer = np.asarray(state["buffer"], dtype=np.float64).reshape(self.chains, -1, self.dim)
+        self.buffer = [buffer] if buffer.shape[1] else []
+        self.rounds = int(state["rounds"])
+        self.losses = [float(v) for v in np.asarray(state["losses"]).ravel()]
+        self._restart_at = int(state["restart_at"])
+        n = len(_leaves(self.initial_flow))
+        self.flow = _like(
+            self.initial_flow, _unflatten(self.initial_flow, [state[f"flow{i}"] for i in range(n)])
+        )
+
+    def restored_target_data(self, data: Any) -> Any:
+        if self.rounds == 0:
+            return None
+        return (_like(data[0], self.flow), *data[1:])
+
+
+def _leaves(tree: Any) -> list:
+    if isinstance(tree, tuple):
+        return [leaf for item in tree for leaf in _leaves(item)]
+    return [tree]
+
+
+def _unflatten(template: Any, leaves: list) -> Any:
+    it = iter(leaves)
+
+    def build(t):
+        if isinstance(t, tuple):
+            items = [build(x) for x in t]
+            return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
+        return next(it)
+
+    return build(template)
 
 
 @dataclass
@@ -58,7 +224,7 @@ class NeuTraResult:
 
     trace: Any
     x: np.ndarray
-    flow: RealNVP
+    flow: Any  # RealNVP or SplineFlow
     latent: FlowTransformedTarget
     loss_history: np.ndarray
     training_seconds: float
@@ -76,7 +242,7 @@ def neutra(
     target: Target,
     kernel: Any = None,
     *,
-    flow: RealNVP | None = None,
+    flow: Any = None,
     fit_steps: int = 1000,
     batch_size: int = 128,
     learning_rate: float = 3e-3,
@@ -87,14 +253,16 @@ def neutra(
     progress: bool = True,
     **sample_kwargs: Any,
 ) -> NeuTraResult:
-    """Fit a RealNVP flow to ``target`` by reverse KL (on JAX), then sample its latent target.
+    """Fit a flow (RealNVP, or a spline flow given as ``flow``) to ``target`` by reverse KL
+    (on JAX), then sample its latent target.
 
     Args:
         target: a :class:`~langevin.targets.Target` with a JAX log-density (the fit runs on
             JAX) and the form of the sampling backend.
         kernel: the latent kernel (default ``langevin.HMC(0.5, n_leapfrog=8)``; its warm-up
             adapts the step size and mass matrix as usual).
-        flow: starting flow parameters (default ``realnvp_init(dim, 4, (32, 32))``).
+        flow: starting flow parameters (default ``realnvp_init(dim, 4, (32, 32))``; a
+            :class:`~langevin.flows.SplineFlow` from ``spline_flow_init`` works as well).
         fit_steps, batch_size, learning_rate: the reverse-KL fit
             (:func:`~langevin.flows.fit_reverse_kl`); ``fit_steps=0`` keeps ``flow`` as
             given (a flow trained before).

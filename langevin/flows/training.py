@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from langevin.flows.layers import RealNVP, flow_forward_and_log_det, flow_log_density
+from langevin.flows.layers import RealNVP
+from langevin.flows.spline import ComposedFlow, SplineFlow, flow_dim, flow_functions
 from langevin.nn import jax_twin, load_params, params_to_jax, params_to_numpy, save_params, train
 from langevin.targets.base import Target
 
@@ -39,22 +40,26 @@ __all__ = ["fit_reverse_kl", "fit_forward_kl", "save_flow", "load_flow", "split_
            "merge_trainable"]  # fmt: skip
 
 
-def split_trainable(params: RealNVP) -> tuple[Any, Any]:
-    """``(trainable, fixed)``: the conditioners and the final affine; the permutations and
-    masks."""
+def split_trainable(params: Any) -> tuple[Any, Any]:
+    """``(trainable, fixed)``: the conditioners and the final affine; the rest of the flow
+    (permutations, masks, spline bounds: the flow itself, whose conditioners and final
+    affine :func:`merge_trainable` replaces)."""
+    if isinstance(params, ComposedFlow):
+        return (split_trainable(params.inner)[0], split_trainable(params.outer)[0]), params
     nets = tuple(b.coupling.net for b in params.blocks)
-    fixed = tuple((b.permutation, b.coupling.mask) for b in params.blocks)
-    return (nets, params.final), fixed
+    return (nets, params.final), params
 
 
-def merge_trainable(trainable: Any, fixed: Any) -> RealNVP:
-    """The inverse of :func:`split_trainable`."""
-    from langevin.flows.layers import AffineCoupling, CouplingBlock
-
+def merge_trainable(trainable: Any, fixed: Any) -> Any:
+    """The inverse of :func:`split_trainable`: ``fixed`` with the trained conditioners and
+    final affine (a flow of ``fixed``'s type)."""
+    if isinstance(fixed, ComposedFlow):
+        return ComposedFlow(merge_trainable(trainable[0], fixed.inner),
+                            merge_trainable(trainable[1], fixed.outer))  # fmt: skip
     nets, final = trainable
-    blocks = tuple(CouplingBlock(perm, AffineCoupling(mask, net))
-                   for (perm, mask), net in zip(fixed, nets))  # fmt: skip
-    return RealNVP(blocks, final)
+    blocks = tuple(b._replace(coupling=b.coupling._replace(net=net))
+                   for b, net in zip(fixed.blocks, nets))  # fmt: skip
+    return type(fixed)(blocks, final)
 
 
 def _check_common(params, steps, batch_size, learning_rate):
@@ -84,7 +89,7 @@ def _optimizer(optimizer, learning_rate, steps):
 
 def fit_reverse_kl(
     target: Target,
-    params: RealNVP,
+    params: Any,
     *,
     steps: int = 1000,
     batch_size: int = 128,
@@ -92,12 +97,13 @@ def fit_reverse_kl(
     optimizer: Any = None,
     seed: int = 0,
     progress: bool = True,
-) -> tuple[RealNVP, np.ndarray]:
+) -> tuple[Any, np.ndarray]:
     """Fit a flow to ``target`` by reverse KL from the standard-normal base (module docstring).
 
     Args:
         target: a :class:`~langevin.targets.Target` with a JAX log-density.
-        params: the starting :class:`~langevin.flows.RealNVP` (``realnvp_init(dim)``).
+        params: the starting flow: :class:`~langevin.flows.RealNVP` (``realnvp_init(dim)``)
+            or :class:`~langevin.flows.SplineFlow` (``spline_flow_init(dim)``).
         steps: optimiser steps.
         batch_size: base draws per step.
         learning_rate: Adam's initial rate (cosine decay to 5% of it; gradients clipped to
@@ -119,13 +125,13 @@ def fit_reverse_kl(
         raise TypeError("target must be a langevin.Target with a JAX log-density "
                         "(Target.from_jax, or a built-in)")  # fmt: skip
     params = _check_common(params, steps, batch_size, learning_rate)
-    dim = params.final.shift.shape[0]
+    dim = flow_dim(params)
     if target.dim is not None and target.dim != dim:
         raise ValueError(f"params: the flow has dimension {dim} but the target has "
                          f"dim={target.dim}")  # fmt: skip
     dtype = jnp.zeros(()).dtype
     form = jax_backend.bind_target(target, dim, dtype)
-    fwd = jax_twin(flow_forward_and_log_det)
+    fwd = jax_twin(flow_functions(params).forward_and_log_det)
     trainable, fixed = split_trainable(params_to_jax(params))
     log_norm = 0.9189385332046727 * dim
 
@@ -148,7 +154,7 @@ def fit_reverse_kl(
 
 def fit_forward_kl(
     draws: Any,
-    params: RealNVP,
+    params: Any,
     *,
     steps: int = 1000,
     batch_size: int = 256,
@@ -156,12 +162,12 @@ def fit_forward_kl(
     optimizer: Any = None,
     seed: int = 0,
     progress: bool = True,
-) -> tuple[RealNVP, np.ndarray]:
+) -> tuple[Any, np.ndarray]:
     """Fit a flow to draws by maximum likelihood (forward KL; module docstring).
 
     Args:
         draws: ``(n, d)`` draws (or ``(chains, n, d)``, flattened), e.g. a trace's ``draws``.
-        params: the starting :class:`~langevin.flows.RealNVP`.
+        params: the starting flow (RealNVP or SplineFlow).
         steps, batch_size, learning_rate, optimizer, seed, progress: as
             :func:`fit_reverse_kl` (minibatches drawn with replacement).
 
@@ -173,7 +179,7 @@ def fit_forward_kl(
     import jax.numpy as jnp
 
     params = _check_common(params, steps, batch_size, learning_rate)
-    dim = params.final.shift.shape[0]
+    dim = flow_dim(params)
     x = np.asarray(draws, dtype=np.float64)
     if x.ndim < 2 or x.shape[-1] != dim:
         raise ValueError(f"draws must have shape (n, {dim}) or (chains, n, {dim}); got "
@@ -183,7 +189,7 @@ def fit_forward_kl(
         raise ValueError("draws must hold at least 2 finite rows")
     dtype = jnp.zeros(()).dtype
     data = jnp.asarray(x, dtype)
-    logq = jax_twin(flow_log_density)
+    logq = jax_twin(flow_functions(params).log_density)
     trainable, fixed = split_trainable(params_to_jax(params))
     n = x.shape[0]
 
@@ -198,19 +204,28 @@ def fit_forward_kl(
     return params_to_numpy(merge_trainable(trained, split_trainable(params)[1])), history
 
 
-def save_flow(path: str | os.PathLike, params: RealNVP, metadata: dict | None = None) -> None:
-    """Save a flow (``.npz`` of arrays + JSON structure; no pickle)."""
+def save_flow(path: str | os.PathLike, params: Any, metadata: dict | None = None) -> None:
+    """Save a flow (:class:`~langevin.flows.RealNVP` or :class:`~langevin.flows.SplineFlow`:
+    ``.npz`` of arrays + JSON structure; no pickle)."""
     from langevin.flows.transformed import check_flow
 
     params = check_flow(params)
-    save_params(path, params, {"kind": "realnvp", "user": metadata})
+    save_params(path, params, {"kind": flow_functions(params).kind, "user": metadata})
 
 
-def load_flow(path: str | os.PathLike) -> tuple[RealNVP, Any]:
+_KINDS = {"realnvp": RealNVP, "spline": SplineFlow, "composed": ComposedFlow}
+
+
+def load_flow(path: str | os.PathLike) -> tuple[Any, Any]:
     """Load a flow saved by :func:`save_flow`: ``(params, metadata)``."""
     from langevin.flows.transformed import check_flow
 
     params, meta = load_params(path)
-    if not isinstance(meta, dict) or meta.get("kind") != "realnvp":
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if isinstance(kind, str) and kind.startswith("composed("):
+        kind = "composed"
+    if kind not in _KINDS:
         raise ValueError(f"{os.fspath(path)!r} does not hold a flow saved by save_flow")
+    if not isinstance(params, _KINDS[kind]):
+        raise ValueError(f"{os.fspath(path)!r}: the saved structure is not a {kind} flow")
     return check_flow(params, argname=os.fspath(path)), meta.get("user")

@@ -34,38 +34,54 @@ from typing import Any
 
 import numpy as np
 
-from langevin.flows.layers import (
-    RealNVP,
-    flow_forward_and_log_det,
-    flow_inverse,
-    flow_pullback,
+from langevin.flows.layers import AffineCoupling, CouplingBlock, RealNVP
+from langevin.flows.spline import (
+    ComposedFlow,
+    SplineBlock,
+    SplineCoupling,
+    SplineFlow,
+    flow_dim,
+    flow_functions,
 )
 from langevin.nn import jax_twin, numba_twin, numpy_twin, params_to_jax, params_to_numpy
 from langevin.targets.base import Target
 from langevin.targets.capabilities import BASE_FORM, SLOTS, TargetForm
 from langevin.targets.data_targets import _JaxFormCache
 
-__all__ = ["flow_transformed", "check_flow", "latent_to_x", "FlowTransformedTarget"]
+__all__ = ["flow_transformed", "check_flow", "latent_to_x", "FlowTransformedTarget",
+           "constrain_through"]  # fmt: skip
 
 
-def check_flow(params: Any, dim: int | None = None, argname: str = "params") -> RealNVP:
-    """``params`` as a float64/int64 :class:`~langevin.flows.RealNVP`, checked (shapes,
-    permutations, masks, finiteness), or a ``TypeError``/``ValueError`` naming ``argname``."""
-    if not isinstance(params, RealNVP):
+def check_flow(params: Any, dim: int | None = None, argname: str = "params") -> Any:
+    """``params`` as float64/int64 flow parameters, checked (shapes, permutations, masks,
+    spline bounds, finiteness), or a ``TypeError``/``ValueError`` naming ``argname``: a
+    :class:`~langevin.flows.RealNVP`, a :class:`~langevin.flows.SplineFlow` or a
+    :class:`~langevin.flows.ComposedFlow` of them."""
+    if isinstance(params, ComposedFlow):
+        inner = check_flow(params.inner, dim, f"{argname}.inner")
+        outer = check_flow(params.outer, flow_dim(inner), f"{argname}.outer")
+        return ComposedFlow(inner, outer)
+    if not isinstance(params, (RealNVP, SplineFlow)):
         raise TypeError(
-            f"{argname} must be RealNVP flow parameters (langevin.flows.realnvp_init(dim) or "
-            f"a trained flow); got {type(params).__name__}"
+            f"{argname} must be flow parameters (langevin.flows.realnvp_init(dim), "
+            f"spline_flow_init(dim) or a trained flow); got {type(params).__name__}"
         )
+    spline = isinstance(params, SplineFlow)
     params = params_to_numpy(params)
     if not params.blocks:
-        raise ValueError(f"{argname}: a RealNVP needs at least one block")
+        raise ValueError(f"{argname}: a flow needs at least one block")
     d = params.final.shift.shape[0]
     if dim is not None and d != dim:
         raise ValueError(f"{argname}: the flow has dimension {d} but the target has dim={dim}")
     if params.final.shift.shape != (d,) or params.final.log_scale.shape != (d,):
         raise ValueError(f"{argname}.final: shift and log_scale must have shape ({d},)")
     first = params.blocks[0]
+    block_type = SplineBlock if spline else CouplingBlock
+    coupling_type = SplineCoupling if spline else AffineCoupling
     for k, block in enumerate(params.blocks):
+        if type(block) is not block_type or type(block.coupling) is not coupling_type:
+            raise TypeError(f"{argname}.blocks[{k}] must be a {block_type.__name__} with a "
+                            f"{coupling_type.__name__}")  # fmt: skip
         perm, inv = block.permutation.perm, block.permutation.inv_perm
         if perm.shape != (d,) or not np.array_equal(np.sort(perm), np.arange(d)):
             raise ValueError(f"{argname}.blocks[{k}].permutation.perm is not a permutation of "
@@ -76,9 +92,20 @@ def check_flow(params: Any, dim: int | None = None, argname: str = "params") -> 
         if mask.shape != (d,) or not np.all((mask == 0.0) | (mask == 1.0)):
             raise ValueError(f"{argname}.blocks[{k}].coupling.mask must be d zeros and ones")
         net = block.coupling.net
-        if net.weights[0].shape[1] != d or net.weights[-1].shape[0] != 2 * d:
+        n_out = net.weights[-1].shape[0]
+        if spline:
+            if n_out % d or (n_out // d + 1) % 3 or n_out // d < 5:
+                raise ValueError(f"{argname}.blocks[{k}].coupling.net must map {d} inputs to "
+                                 f"{d}(3K - 1) outputs (K >= 2 bins); got {n_out}")  # fmt: skip
+            bound = block.coupling.bound
+            if bound.shape != (d,) or not np.all((bound > 0) & np.isfinite(bound)):
+                raise ValueError(f"{argname}.blocks[{k}].coupling.bound must be {d} positive "
+                                 "finite floats")  # fmt: skip
+        elif n_out != 2 * d:
             raise ValueError(f"{argname}.blocks[{k}].coupling.net must map {d} inputs to "
                              f"{2 * d} outputs")  # fmt: skip
+        if net.weights[0].shape[1] != d:
+            raise ValueError(f"{argname}.blocks[{k}].coupling.net must take {d} inputs")
         shapes = [w.shape for w in net.weights]
         if shapes != [w.shape for w in first.coupling.net.weights]:
             raise ValueError(f"{argname}: every block's conditioner must have the same widths")
@@ -91,14 +118,14 @@ def check_flow(params: Any, dim: int | None = None, argname: str = "params") -> 
     return params
 
 
-def latent_to_x(params: RealNVP, draws: Any) -> np.ndarray:
+def latent_to_x(params: Any, draws: Any) -> np.ndarray:
     """``f(z)`` for latent draws of shape ``(..., d)`` (NumPy, via the Numba twin)."""
     params = params_to_numpy(params)
     draws = np.asarray(draws, dtype=np.float64)
-    d = params.final.shift.shape[0]
+    d = flow_dim(params)
     if draws.shape[-1:] != (d,):
         raise ValueError(f"draws must have a last axis of length {d}; got {draws.shape}")
-    fwd = numba_twin(flow_forward_and_log_det)
+    fwd = numba_twin(flow_functions(params).forward_and_log_det)
     flat = draws.reshape(-1, d)
     out = np.empty_like(flat)
     for i in range(flat.shape[0]):
@@ -111,17 +138,18 @@ def latent_to_x(params: RealNVP, draws: Any) -> np.ndarray:
 _JAX_FUNCTIONS: dict = {}
 
 
-def _jax_form(child: Target, params: RealNVP, dim: int) -> TargetForm:
+def _jax_form(child: Target, params: Any, dim: int) -> TargetForm:
     import jax
     import jax.numpy as jnp
 
     from langevin.backends import jax_backend, jax_ops
 
     child_form = jax_backend.bind_target(child, dim, jnp.zeros(()).dtype)
-    key = ("jax-flow-realnvp", child_form.key)
+    fns = flow_functions(params)
+    key = (f"jax-flow-{fns.kind}", child_form.key)
     if key not in _JAX_FUNCTIONS:
-        fwd = jax_twin(flow_forward_and_log_det)
-        pull = jax_twin(flow_pullback)
+        fwd = jax_twin(fns.forward_and_log_det)
+        pull = jax_twin(fns.pullback)
         child_build = child_form.build
 
         # The form's data is bound in JAX's default dtype (float64 with x64 on); a float32
@@ -144,8 +172,8 @@ def _jax_form(child: Target, params: RealNVP, dim: int) -> TargetForm:
             value, g = jax_ops.value_and_grad(child_build(child_data), x)
             return (value + log_det).astype(z.dtype), pull(p, z, g.astype(z.dtype))
 
-        fns = {"logdensity": logdensity, "value_and_grad": value_and_grad}
-        functions = tuple(fns.get(n) for n in SLOTS)
+        by_slot = {"logdensity": logdensity, "value_and_grad": value_and_grad}
+        functions = tuple(by_slot.get(n) for n in SLOTS)
         _JAX_FUNCTIONS[key] = (functions, lambda data: (BASE_FORM, *functions, data))
     _functions, build = _JAX_FUNCTIONS[key]
     return TargetForm(
@@ -157,13 +185,14 @@ def _jax_form(child: Target, params: RealNVP, dim: int) -> TargetForm:
     )
 
 
-def _numba_value_and_grad(child: Target):
+def _numba_value_and_grad(child: Target, fns: Any):
     """An ``njit`` ``(z, data) -> (log π_f(z), ∇ log π_f(z))`` with ``data = (params,
-    child data)``; the child's Numba functions are compile-time constants of it."""
+    child data)`` for a flow with the functions ``fns``; the child's Numba functions are
+    compile-time constants of it."""
     import numba
 
-    fwd = numba_twin(flow_forward_and_log_det)
-    pull = numba_twin(flow_pullback)
+    fwd = numba_twin(fns.forward_and_log_det)
+    pull = numba_twin(fns.pullback)
     vg = child.numba_functions.get("value_and_grad")
     ld = child.numba_functions.get("logdensity")
     gr = child.numba_functions.get("grad")
@@ -207,7 +236,7 @@ class FlowTransformedTarget(Target):
     :func:`flow_transformed`); ``base`` is the target on ``x``, ``flow_params`` the flow."""
 
     base: Target
-    flow_params: RealNVP
+    flow_params: Any  # RealNVP or SplineFlow
 
     def to_x(self, draws: Any) -> np.ndarray:
         """Latent draws ``(..., d)`` mapped to ``x = f(z)``."""
@@ -219,20 +248,54 @@ class FlowTransformedTarget(Target):
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"x must have shape ({self.dim},); got {x.shape}")
-        return np.asarray(numpy_twin(flow_inverse)(self.flow_params, x))
+        inverse = flow_functions(self.flow_params).inverse
+        return np.asarray(numpy_twin(inverse)(self.flow_params, x))
 
 
-def flow_transformed(target: Target, params: RealNVP, *, name: str | None = None
-                     ) -> FlowTransformedTarget:  # fmt: skip
+def constrain_through(target: Target, params: Any):
+    """The map from latent draws ``(..., d)`` to ``target``'s parameters: ``x = f(z)``, then
+    the target's own ``constrain`` when it has one (its blocks otherwise). The function's
+    ``flow`` attribute is ``params``."""
+    blocks = target.names_or_default()
+
+    def constrain(draws: Any) -> dict[str, np.ndarray]:
+        x = latent_to_x(params, draws)
+        if target.constrain is not None:
+            return target.constrain(x)
+        return {k: x[..., sl].reshape(x.shape[:-1] + shape) for k, (sl, shape) in blocks.items()}
+
+    constrain.flow = params
+    return constrain
+
+
+def flow_transformed(
+    target: Target,
+    params: Any,
+    *,
+    name: str | None = None,
+    refits: int = 0,
+    refit_steps: int = 300,
+    refit_learning_rate: float = 1e-3,
+    refit_seed: int = 0,
+) -> FlowTransformedTarget:
     """The latent target ``log π(f(z)) + log|det J_f(z)|`` of ``target`` under the flow
     ``params``, on every backend ``target`` has.
 
     Args:
         target: a :class:`~langevin.targets.Target` with a known ``dim`` (its Numba form
             needs a value and gradient; its JAX form a log-density).
-        params: :class:`~langevin.flows.RealNVP` parameters (``realnvp_init``, a trained
-            flow from :func:`~langevin.flows.fit_reverse_kl`, or ``load_flow``).
+        params: :class:`~langevin.flows.RealNVP` or :class:`~langevin.flows.SplineFlow`
+            parameters (``realnvp_init``, ``spline_flow_init``, a trained flow from
+            :func:`~langevin.flows.fit_reverse_kl`, or ``load_flow``).
         name: the new target's name (default ``"flow(<target name>)"``).
+        refits: how many times the warm-up of each run on this target refits the flow to
+            the chains' warm-up draws (NeuTra refit inside one warm-up:
+            :class:`~langevin.flows.neutra.FlowRefit`; forward KL from the current flow, at
+            evenly spaced steps in 20–60% of the warm-up; the flow is fixed after). The
+            trace's ``constrain`` then maps through the last flow (``trace.constrain.flow``).
+            0 (the default): the flow is fixed.
+        refit_steps, refit_learning_rate, refit_seed: each refit's optimiser steps, Adam
+            rate and seed (the seed of refit ``k`` is ``refit_seed + k``).
 
     Returns:
         A :class:`FlowTransformedTarget` on ``z`` (one block ``"z"``), started at
@@ -255,24 +318,18 @@ def flow_transformed(target: Target, params: RealNVP, *, name: str | None = None
     dim = target.dim
     params = check_flow(params, dim, "params")
     x0 = target.initial_position
+    fns = flow_functions(params)
     z0 = (np.zeros(dim) if x0 is None
-          else np.asarray(numpy_twin(flow_inverse)(params, np.asarray(x0, float))))  # fmt: skip
+          else np.asarray(numpy_twin(fns.inverse)(params, np.asarray(x0, float))))  # fmt: skip
     if not np.all(np.isfinite(z0)):
         z0 = np.zeros(dim)
-    blocks = target.names_or_default()
-
-    def constrain(draws: Any) -> dict[str, np.ndarray]:
-        x = latent_to_x(params, draws)
-        if target.constrain is not None:
-            return target.constrain(x)
-        return {k: x[..., sl].reshape(x.shape[:-1] + shape) for k, (sl, shape) in blocks.items()}
-
+    constrain = constrain_through(target, params)
     numba_fns = None
     if target.has_numba:
-        numba_fns = {"value_and_grad": _numba_value_and_grad(target)}
+        numba_fns = {"value_and_grad": _numba_value_and_grad(target, fns)}
     jax_fns = None
     if target.has_jax:
-        fwd_j = jax_twin(flow_forward_and_log_det)
+        fwd_j = jax_twin(fns.forward_and_log_det)
 
         def logdensity(z):
             from langevin.backends import jax_backend, jax_ops
@@ -297,4 +354,15 @@ def flow_transformed(target: Target, params: RealNVP, *, name: str | None = None
         new._cache = _JaxFormCache(lambda: _jax_form(target, params, dim))
     new.base = target
     new.flow_params = params
+    if isinstance(refits, bool) or not isinstance(refits, (int, np.integer)) or refits < 0:
+        raise ValueError(f"refits must be an int >= 0; got {refits!r}")
+    if refits:
+        import functools
+
+        from langevin.flows.neutra import FlowRefit
+
+        FlowRefit.check_settings(refit_steps, refit_learning_rate, refit_seed)
+        new.warmup_components = (functools.partial(
+            FlowRefit, latent=new, rounds=int(refits), train_steps=int(refit_steps),
+            learning_rate=float(refit_learning_rate), seed=int(refit_seed)),)  # fmt: skip
     return new

@@ -52,7 +52,7 @@ import numpy as np
 
 from langevin.adaptation.base import WarmupComponent
 from langevin.adaptation.dual_averaging import DualAveraging
-from langevin.backends.portable import portable
+from langevin.backends.portable import bind_globals, portable
 from langevin.flows.layers import (
     AffineCoupling,
     CouplingBlock,
@@ -61,6 +61,14 @@ from langevin.flows.layers import (
     RealNVP,
     _coupling_parts,
     realnvp_init,
+)
+from langevin.flows.spline import (
+    SplineBlock,
+    SplineCoupling,
+    SplineFlow,
+    spline_flow_init,
+    spline_forward_and_log_det,
+    spline_inverse_and_log_det,
 )
 from langevin.kernels.base import (
     Flag,
@@ -85,14 +93,18 @@ __all__ = [
     "StackedFlow",
     "stack_flow",
     "unstack_flow",
+    "SplineFlowProposal",
+    "is_spline",
 ]
 
 xp: Any = None
 
 
 class StackedFlow(NamedTuple):
-    """A :class:`~langevin.flows.RealNVP` with ``K`` blocks and conditioners ``d → h → h → 2d``,
-    its arrays stacked along a leading block axis (kernel params are NamedTuples of arrays)."""
+    """A :class:`~langevin.flows.RealNVP` with ``K`` blocks and conditioners ``d → h → h → 2d``
+    (or a :class:`~langevin.flows.SplineFlow`, conditioners ``d → h → h → d(3B − 1)`` for
+    ``B`` bins), its arrays stacked along a leading block axis (kernel params are NamedTuples
+    of arrays)."""
 
     perm: Any  # (K, d) int
     inv_perm: Any  # (K, d) int
@@ -106,6 +118,7 @@ class StackedFlow(NamedTuple):
     activation: Any  # (3,)
     shift: Any  # (d,)
     log_scale: Any  # (d,)
+    bound: Any  # (K, d): a spline flow's bounds B (zeros for a RealNVP, unused)
 
 
 class FlowProposalParams(NamedTuple):
@@ -134,12 +147,17 @@ class FlowProposalInfo(NamedTuple):
     flow_accepted: Flag
 
 
-def stack_flow(params: RealNVP) -> StackedFlow:
-    """A :class:`~langevin.flows.RealNVP` as a :class:`StackedFlow` (float64/int64 NumPy);
-    its conditioners must have exactly two hidden layers (``realnvp_init(dim, K, (h, h))``)."""
+def stack_flow(params: Any) -> StackedFlow:
+    """A :class:`~langevin.flows.RealNVP` or :class:`~langevin.flows.SplineFlow` as a
+    :class:`StackedFlow` (float64/int64 NumPy); its conditioners must have exactly two hidden
+    layers (``realnvp_init(dim, K, (h, h))``, ``spline_flow_init(dim, K, (h, h))``)."""
     from langevin.flows.transformed import check_flow
 
     params = check_flow(params, argname="flow")
+    if not isinstance(params, (RealNVP, SplineFlow)):
+        raise TypeError("flow: FlowProposal takes a RealNVP or a SplineFlow (one coupling "
+                        f"type); got {type(params).__name__}")  # fmt: skip
+    spline = isinstance(params, SplineFlow)
     nets = [b.coupling.net for b in params.blocks]
     if len(nets[0].weights) != 3:
         raise ValueError(
@@ -163,21 +181,38 @@ def stack_flow(params: RealNVP) -> StackedFlow:
         activation=np.asarray(nets[0].activation, dtype=np.float64),
         shift=params.final.shift.copy(),
         log_scale=params.final.log_scale.copy(),
+        bound=(
+            stack(lambda b: b.coupling.bound)
+            if spline
+            else np.zeros((len(params.blocks), params.final.shift.shape[0]))
+        ),
     )
 
 
-def unstack_flow(s: StackedFlow) -> RealNVP:
-    """The inverse of :func:`stack_flow` (one chain's :class:`StackedFlow`, host arrays)."""
+def is_spline(s: StackedFlow) -> bool:
+    """Whether a :class:`StackedFlow` holds spline couplings (its conditioners' output size
+    is not ``2d``)."""
+    return int(np.shape(s.w_out)[-2]) != 2 * int(np.shape(s.shift)[-1])
+
+
+def unstack_flow(s: StackedFlow) -> Any:
+    """The inverse of :func:`stack_flow` (one chain's :class:`StackedFlow`, host arrays): a
+    :class:`~langevin.flows.RealNVP` or a :class:`~langevin.flows.SplineFlow`."""
     s = StackedFlow(*(np.asarray(a) for a in s))
+    spline = is_spline(s)
     blocks = []
     for k in range(s.perm.shape[0]):
         net = MLP((s.w_in[k], s.w_hidden[k], s.w_out[k]), (s.b_in[k], s.b_hidden[k], s.b_out[k]),
                   s.activation)  # fmt: skip
-        blocks.append(CouplingBlock(Permutation(s.perm[k], s.inv_perm[k]),
-                                    AffineCoupling(s.mask[k], net)))  # fmt: skip
+        perm = Permutation(s.perm[k], s.inv_perm[k])
+        if spline:
+            blocks.append(SplineBlock(perm, SplineCoupling(s.mask[k], net, s.bound[k])))
+        else:
+            blocks.append(CouplingBlock(perm, AffineCoupling(s.mask[k], net)))
     from langevin.nn import params_to_numpy
 
-    return params_to_numpy(RealNVP(tuple(blocks), ElementwiseAffine(s.shift, s.log_scale)))
+    flow_type = SplineFlow if spline else RealNVP
+    return params_to_numpy(flow_type(tuple(blocks), ElementwiseAffine(s.shift, s.log_scale)))
 
 
 @portable
@@ -211,6 +246,22 @@ def _coupling(c, y):
 
 
 @portable
+def _coupling_inverse(c, x):
+    """``(f⁻¹(x), log|det J_f|)`` of an affine coupling."""
+    parts = _coupling_parts(c, x)
+    return (x - parts[1]) * xp.exp(-parts[0]), xp.sum(parts[0])
+
+
+@portable
+def _spline_block(s, k):
+    """Block ``k`` of a stacked spline flow as a :class:`~langevin.flows.SplineBlock`."""
+    net = MLP((s.w_in[k], s.w_hidden[k], s.w_out[k]), (s.b_in[k], s.b_hidden[k], s.b_out[k]),
+              s.activation)  # fmt: skip
+    return SplineBlock(Permutation(s.perm[k], s.inv_perm[k]),
+                       SplineCoupling(s.mask[k], net, s.bound[k]))  # fmt: skip
+
+
+@portable
 def stacked_log_density(s, x):
     """The stacked flow's density ``log q(x)`` (as :func:`langevin.flows.flow_log_density`)."""
     y = (x - s.shift) * xp.exp(-s.log_scale)
@@ -218,9 +269,8 @@ def stacked_log_density(s, x):
     n = s.perm.shape[0]
     for j in range(n):
         b = _block(s, n - 1 - j)
-        parts = _coupling_parts(b.coupling, y)
-        w = (y - parts[1]) * xp.exp(-parts[0])
-        log_det = log_det + xp.sum(parts[0])
+        w, ld = _coupling_inverse(b.coupling, y)
+        log_det = log_det + ld
         y = xp.take(w, b.permutation.inv_perm)
     d = x.shape[0]
     return -0.5 * xp.sum(y * y) - 0.9189385332046727 * d - log_det
@@ -262,6 +312,28 @@ def flow_proposal_step(state, noise, step_size, params, target):
     return new, info
 
 
+# -- the same with spline couplings: the stacked functions with the layer functions rebound ----
+def _renamed(fn: Any, name: str, **names: Any) -> Any:
+    bound = bind_globals(fn, **names)
+    bound.__qualname__ = bound.__name__ = name  # short: Numba's cache files are named after it
+    return bound
+
+
+_SPLINE = {"_block": _spline_block, "_coupling": spline_forward_and_log_det,
+           "_coupling_inverse": spline_inverse_and_log_det}  # fmt: skip
+stacked_spline_forward_and_log_det = _renamed(
+    stacked_forward_and_log_det, "stacked_spline_forward_and_log_det", **_SPLINE
+)
+stacked_spline_log_density = _renamed(stacked_log_density, "stacked_spline_log_density",
+                                      **_SPLINE)  # fmt: skip
+_STACKED_SPLINE = {"stacked_forward_and_log_det": stacked_spline_forward_and_log_det,
+                   "stacked_log_density": stacked_spline_log_density}  # fmt: skip
+spline_flow_proposal_init = _renamed(flow_proposal_init, "spline_flow_proposal_init",
+                                     **_STACKED_SPLINE)  # fmt: skip
+spline_flow_proposal_step = _renamed(flow_proposal_step, "spline_flow_proposal_step",
+                                     **_STACKED_SPLINE)  # fmt: skip
+
+
 # -- warm-up: retraining the flow -----------------------------------------------------------------
 class FlowRetraining(WarmupComponent):
     """Refits the flow to the pooled warm-up draws of all chains (forward KL, on JAX), at
@@ -294,16 +366,17 @@ class FlowRetraining(WarmupComponent):
             return
         steps = positions.shape[1]
         keep = np.arange(steps) + done >= int(0.2 * self.warmup)
-        if np.any(keep):
-            block = np.asarray(positions[:, keep], dtype=np.float64).reshape(-1, self.dim)
-            self.buffer.append(block[np.all(np.isfinite(block), axis=1)])
+        if np.any(keep):  # (chains, steps, dim): the pooled order never depends on the chunks
+            self.buffer.append(np.asarray(positions[:, keep], dtype=np.float64))
 
     def update(self, done: int, params):
         if done not in self._boundaries or not self.buffer:
             return params, None
         from langevin.flows.training import fit_forward_kl
 
-        draws = np.concatenate(self.buffer)
+        # step-major (step 0 of every chain, then step 1, ...): the most recent draws last
+        draws = np.concatenate(self.buffer, axis=1).swapaxes(0, 1).reshape(-1, self.dim)
+        draws = draws[np.all(np.isfinite(draws), axis=1)]
         cap = 4096
         if draws.shape[0] > cap:  # the most recent draws
             draws = draws[-cap:]
@@ -323,6 +396,25 @@ class FlowRetraining(WarmupComponent):
     def result(self) -> dict[str, Any]:
         return {}
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The pooled warm-up draws seen so far, the number of refits made (which seeds the
+        next one) and their losses; the flow itself is in the run's per-chain params, which
+        the checkpoint stores. A resumed run refits on the same draws with the same seed, so
+        it gets the same flow (JAX's CPU training is deterministic)."""
+        buffer = (np.concatenate(self.buffer, axis=1) if self.buffer
+                  else np.zeros((self.chains, 0, self.dim)))  # fmt: skip
+        return {
+            "buffer": buffer,
+            "rounds": np.asarray(self.rounds, dtype=np.int64),
+            "losses": np.asarray(self.losses, dtype=np.float64),
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        buffer = np.asarray(state["buffer"], dtype=np.float64).reshape(self.chains, -1, self.dim)
+        self.buffer = [buffer] if buffer.shape[1] else []
+        self.rounds = int(state["rounds"])
+        self.losses = [float(v) for v in np.asarray(state["losses"]).ravel()]
+
 
 # -- the kernel ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -335,7 +427,10 @@ class FlowProposal(Kernel):
             when warm-up adapts it.
         flow: the proposal flow: a :class:`~langevin.flows.RealNVP` whose conditioners have
             two hidden layers (``langevin.flows.realnvp_init(dim, K, (h, h))``, possibly
-            fitted first with ``fit_reverse_kl``), or a :class:`StackedFlow`.
+            fitted first with ``fit_reverse_kl``), a :class:`~langevin.flows.SplineFlow`
+            likewise (``spline_flow_init(dim, K, (h, h))``: the kernel is then a
+            :class:`SplineFlowProposal`, compiled with the spline couplings), or a
+            :class:`StackedFlow`.
         retrain: how many times warm-up refits the flow to the chains' draws (0: never).
         train_steps: optimiser steps per refit.
         learning_rate: Adam's rate for the refits.
@@ -365,6 +460,15 @@ class FlowProposal(Kernel):
     target_acceptance = 0.574
     #: target evaluations with gradient per transition (for budgets at equal cost)
     n_grad_per_step = 2
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> FlowProposal:
+        # a spline flow's kernel is the subclass whose step functions use spline couplings
+        flow = kwargs.get("flow", args[1] if len(args) > 1 else None)
+        spline = isinstance(flow, SplineFlow) or (isinstance(flow, StackedFlow)
+                                                  and is_spline(flow))  # fmt: skip
+        if cls in (FlowProposal, SplineFlowProposal):
+            cls = SplineFlowProposal if spline else FlowProposal
+        return object.__new__(cls)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -397,8 +501,9 @@ class FlowProposal(Kernel):
                              f"has dim={dim}")  # fmt: skip
         return FlowProposalNoise(Normal((dim,)), Uniform(()), Normal((dim,)), Uniform(()))
 
-    def flow_params(self) -> RealNVP:
-        """The kernel's flow as :class:`~langevin.flows.RealNVP` parameters."""
+    def flow_params(self) -> Any:
+        """The kernel's flow as :class:`~langevin.flows.RealNVP` (or ``SplineFlow``)
+        parameters."""
         return unstack_flow(self.flow)
 
     @classmethod
@@ -422,4 +527,25 @@ class FlowProposal(Kernel):
     @classmethod
     def for_conformance(cls, step_size: float, target) -> FlowProposal:
         flow = realnvp_init(target.dim, 2, (6, 6), seed=1, init_scale=0.3)
+        return cls(step_size=step_size, flow=flow, retrain=0)
+
+
+@dataclass(frozen=True)
+class SplineFlowProposal(FlowProposal):
+    """:class:`FlowProposal` with a :class:`~langevin.flows.SplineFlow` (rational-quadratic
+    spline couplings): ``FlowProposal(step_size, flow=spline_flow_init(...))`` makes one. The
+    same scheme and arguments; its compiled step uses the spline layers."""
+
+    init_math = staticmethod(spline_flow_proposal_init)
+    step_math = staticmethod(spline_flow_proposal_step)
+    public_name = "FlowProposal"
+
+    @classmethod
+    def example(cls) -> FlowProposal:
+        return cls(step_size=0.1, flow=spline_flow_init(2, 2, (4, 4), bins=3, seed=0,
+                                                        init_scale=0.3), retrain=0)  # fmt: skip
+
+    @classmethod
+    def for_conformance(cls, step_size: float, target) -> FlowProposal:
+        flow = spline_flow_init(target.dim, 2, (6, 6), bins=4, seed=1, init_scale=0.3)
         return cls(step_size=step_size, flow=flow, retrain=0)
