@@ -698,9 +698,11 @@ class Run:
         offset = done - warmup
         # the kept steps are those with (offset + t + 1) % thin == 0
         first = (thin - 1 - offset) % thin
-        sel = np.arange(first, n, thin)
-        if sel.size:
-            k0, k1 = self.kept, self.kept + sel.size
+        # a basic slice: a view of the chunk's buffers (an index array copied them whole)
+        sel = slice(first, n, thin)
+        size = len(range(first, n, thin))
+        if size:
+            k0, k1 = self.kept, self.kept + size
             rows = result.position[:, sel]
             self.movement.observe(rows)
             if self.keep is not None:

@@ -299,6 +299,30 @@ def test_chains_that_barely_move_are_reported():
              initial_position=starts)  # fmt: skip
 
 
+def test_the_movement_monitor_reads_chunks_and_thinned_views_as_one_trace():
+    """The stuck-chain statistics, accumulated chunk by chunk from views of the chunks'
+    buffers (a thinned one strided), are those of the whole kept trace: the largest
+    coordinate step between kept draws summed, and the draws' sums and sums of squares about
+    the first draw."""
+    from langevin.health import MovementMonitor
+
+    rng = np.random.default_rng(5)
+    full = rng.standard_normal((3, 120, 4)).cumsum(axis=1)
+    kept = full[:, 2::3]  # thin = 3
+    monitor = MovementMonitor(3, 4)
+    for a, b in [(0, 1), (1, 2), (2, 17), (17, 40)]:
+        monitor.observe(kept[:, a:b])
+    ref = kept[:, 0]
+    np.testing.assert_allclose(
+        monitor.jump_sum, np.abs(np.diff(kept, axis=1)).max(axis=2).sum(axis=1), rtol=1e-13
+    )
+    np.testing.assert_allclose(monitor.total, (kept - ref[:, None]).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        monitor.total_sq, ((kept - ref[:, None]) ** 2).sum(axis=1), rtol=1e-12
+    )
+    assert int(monitor.count) == 40 and np.array_equal(monitor.last, kept[:, -1])
+
+
 def test_a_healthy_run_warns_of_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -151,6 +151,27 @@ def test_same_prox_on_numba_and_jax(name):
             assert value_nb(ref, pen.numba_params()) == pytest.approx(pen.value(ref))
 
 
+def test_numba_clip_is_numpys_clip_bit_for_bit():
+    """The Numba namespace's one-loop ``clip`` (1-D float64 arrays with scalar, length-1 or
+    full-length bounds) gives NumPy's min(max(a, lo), hi) exactly, NaN and infinities
+    included, and refuses bounds that do not broadcast."""
+    from langevin.backends import numba_ops
+
+    @numba.njit
+    def clip(a, lo, hi):
+        return numba_ops.clip(a, lo, hi)
+
+    a = np.array([-3.0, -0.5, 0.0, 0.2, 0.7, 4.0, np.nan, np.inf, -np.inf])
+    lo = np.array([-1.0, 0.0, -0.1, 0.3, -2.0, 1.0, 0.0, -np.inf, -1.0])
+    hi = np.array([1.0, 2.0, 0.1, 0.5, 0.0, np.inf, 1.0, 5.0, 0.0])
+    for lo_, hi_ in [(lo, hi), (lo[:1], hi), (lo, hi[:1]), (lo[:1], hi[:1])]:
+        want = np.minimum(np.maximum(a, lo_), hi_)
+        np.testing.assert_array_equal(clip(a, lo_, hi_), want)
+    np.testing.assert_array_equal(clip(a, -0.25, 0.5), np.minimum(np.maximum(a, -0.25), 0.5))
+    with pytest.raises(ValueError, match="broadcast"):
+        clip(a, lo[:2], hi)
+
+
 def test_dead_zones_are_exactly_zero():
     x = np.array([0.1, -0.2, 0.79, -0.8, 3.0, 0.0, 1e-300, -2.0, 0.5])
     p = l1(0.8).prox(x, 1.0)
