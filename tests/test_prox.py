@@ -168,6 +168,8 @@ def test_numba_clip_is_numpys_clip_bit_for_bit():
         want = np.minimum(np.maximum(a, lo_), hi_)
         np.testing.assert_array_equal(clip(a, lo_, hi_), want)
     np.testing.assert_array_equal(clip(a, -0.25, 0.5), np.minimum(np.maximum(a, -0.25), 0.5))
+    np.testing.assert_array_equal(clip(a, -0.25, hi), np.minimum(np.maximum(a, -0.25), hi))
+    np.testing.assert_array_equal(clip(a, lo, 0.5), np.minimum(np.maximum(a, lo), 0.5))
     with pytest.raises(ValueError, match="broadcast"):
         clip(a, lo[:2], hi)
 
