@@ -357,3 +357,23 @@ def test_forward_kl_inverse_and_its_gradient(x64):
     e = rng.standard_normal(x.shape)
     fd = (loss_np(p, x + eps * e) - loss_np(p, x - eps * e)) / (2 * eps)
     assert float(np.sum(np.asarray(g_x) * e)) == pytest.approx(fd, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_forward_kl_training_lowers_the_held_out_forward_loss():
+    """Forward KL on exact draws (β = 6, L = 8, 40 Adam steps): on 512 held-out exact draws the
+    loss −log|det J_{f⁻¹}(x)| (= −log q(x) + const; 0 for the identity flow, where training
+    starts) falls below 0 by more than 5 paired standard errors. Slow: JAX compiles the
+    gradient through the unrolled inverse."""
+    from langevin.lattice.fthmc import _jax_inverse_with_log_det
+
+    beta, L = 6.0, 8
+    flow = U1Flow(L=L, n_layers=2, hidden=(4, 4))
+    params, hist = train_u1_flow(flow, beta, steps=40, batch=16, learning_rate=1e-2, seed=0,
+                                 objective="forward", log_every=10)  # fmt: skip
+    assert hist["step"][-1] == 39 and hist["first_step_seconds"] <= hist["seconds"]
+    inverse = jax.jit(jax.vmap(_jax_inverse_with_log_det(flow), in_axes=(0, None)))
+    x = exact_u1_samples(beta, L, 512, seed=99)
+    nll = -np.asarray(inverse(jnp.asarray(x), params)[1], dtype=np.float64)
+    se = nll.std(ddof=1) / np.sqrt(nll.size)
+    assert nll.mean() < -5 * se, (nll.mean(), se)
