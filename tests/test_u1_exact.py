@@ -42,7 +42,11 @@ def test_exact_draws_match_the_exact_plaquette_and_q2(beta, L, n):
     """⟨cos x_P⟩ and ⟨Q²⟩ of iid exact draws (links built from the plaquettes, gauge and
     holonomies randomised) against the Bessel/Fourier sums, z from iid standard errors. The
     same statistics of the sampler with its rejection step dropped (``_constraint_dropped``)
-    are far off (measured: β = 6, L = 8: z = −75 and +18; β = 2: −19, +3; L = 2: −164, +69)."""
+    are far off (measured: β = 6, L = 8: z = −75 and +18; β = 2: −19, +3; L = 2: −164, +69).
+    Broken on purpose (the rejection removed from ``exact_plaquette_angles``), this test
+    printed z(cos, q2) = (−20.9, +4.5) at β = 2, (−75.3, +17.8) at β = 6, (−116.5, +48.5) on
+    L = 2; without the 2π shift of θ_V (least squares then projects every winding away, Q ≡ 0)
+    q2 gave −737, −1455, −839."""
     x = exact_u1_samples(beta, L, n, seed=11)
     assert x.shape == (n, 2 * L * L) and np.all(np.abs(x) <= np.pi)
     q = topological_charge(x, L)
@@ -60,7 +64,8 @@ def test_exact_draws_on_a_small_torus_match_brute_force():
     (w∗w∗w∗w)(2πk) with w(φ) = e^{β cos φ} on [−π, π), agreeing with ``exact_q2`` to 1e-9.
     Then the sampler's frequencies of Q = ±1, ⟨Q²⟩ and ⟨cos x_P⟩ against it (iid z). Also the
     gauge-variant parts: a link and the Polyakov loop e^{iΣ_{n_0} x_0(n_0, 0)} are uniform on
-    the circle (checked: without the random holonomies the Polyakov loop's ⟨cos⟩ is 1)."""
+    the circle (checked: without the random holonomies the test printed z = +675 for the
+    Polyakov loop's ⟨cos⟩)."""
     beta, L, n = 1.3, 2, 50000
     m = 20000
     h = 2 * np.pi / m
@@ -97,7 +102,8 @@ def test_exact_draws_on_a_small_torus_match_brute_force():
 
 def test_built_fields_have_the_drawn_plaquettes():
     """The links solve curl(x) ≡ θ (mod 2π) to round-off (least squares on the sum-zero
-    subspace), so Q = Σθ/2π exactly; the rejection rate is I_0(β)e^{−β} at L = 8."""
+    subspace), so Q = Σθ/2π exactly (checked: without the 2π shift of θ_V the plaquettes are
+    off by 2π·Q/V, 0.196 at most, and this test fails)."""
     beta, L, n = 6.0, 8, 500
     theta = exact_plaquette_angles(beta, L, n, np.random.default_rng(4))
     x = exact_u1_samples(beta, L, n, np.random.default_rng(4))  # draws θ first, same stream
