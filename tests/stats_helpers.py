@@ -16,6 +16,7 @@ import warnings
 import arviz as az
 import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 SUITE_FALSE_ALARM = 1e-3
 SUITE_Z_TESTS = 200
@@ -51,6 +52,21 @@ def moment_z_scores(draws: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> dic
         for j in range(i, d):
             out[f"cov[{i},{j}]"] = z_score(r[..., i] * r[..., j], cov[i, j])
     return out
+
+
+def between_chain_z(per_chain: np.ndarray, truth: float) -> float:
+    """The z-equivalent of Student's t of the mean of independent per-chain means.
+
+    ``t = (mean − truth) / (sd/√N)`` has ``N − 1`` degrees of freedom when the chain means are
+    iid normal; it is mapped to the normal quantile of the same two-sided p-value, so the
+    suite's Bonferroni threshold ``Z_CRIT`` applies unchanged. Valid for any autocorrelation
+    within a chain: only the chains' independence is used (independent exact starts and
+    independent noise). Means of a nearly discrete quantity (a frozen Q²: mostly 0) are far
+    from normal, so the level is then approximate (the central limit over N chains)."""
+    per_chain = np.asarray(per_chain, dtype=float)
+    n = per_chain.size
+    t = (per_chain.mean() - truth) / (per_chain.std(ddof=1) / np.sqrt(n))
+    return float(np.sign(t) * norm.isf(student_t.sf(abs(t), n - 1)))
 
 
 def assert_z_ok(zs: dict[str, float], z_crit: float = Z_CRIT) -> None:

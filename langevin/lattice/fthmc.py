@@ -23,8 +23,17 @@ are the target's runtime data on Numba (a retrained flow of the same shape compi
 The first Numba compilation of the flow is long (30 s to 4 minutes on this 2-core machine; cached on
 disk after).
 
-Training (:func:`train_u1_flow`) minimises the reverse KL divergence from the uniform prior,
-``E_{z~U}[S(f(z)) − log|det J_f(z)|]`` (+ const), with Adam (optax) on JAX.
+Training (:func:`train_u1_flow`) minimises, with Adam (optax) on JAX, either the reverse KL
+divergence from the uniform prior, ``KL(q‖π) = E_{z~U}[S(f(z)) − log|det J_f(z)|]`` (+ const;
+mode-seeking, needs no data), or the forward KL divergence ``KL(π‖q) = −E_{x~π}[log q(x)]``
+(+ const; mass-covering) on exact draws of π (:func:`~langevin.lattice.exact_u1_samples`,
+fresh every step), with ``log q(x) = log p₀(f⁻¹(x)) + log|det J_{f⁻¹}(x)|`` and ``p₀`` uniform:
+the loss is ``E_{x~π}[Σ_layers Σ_active log h'(φ_in)]`` along the inverse pass. The inverse
+bisects each layer's tan mixture; to differentiate it in the parameters without
+differentiating the bisection, each inverted plaquette angle gets one Newton step
+``φ ← φ₀ − (h(φ₀) + t − φ_out)/h'(φ₀)`` from the (gradient-stopped) bisection root ``φ₀``: its
+value is ``φ₀`` (the residual is zero to round-off) and its derivative is the implicit-function
+one, ``dφ = (dφ_out − dt − ∂_s h · ds)/h'``.
 
 References:
     Foreman, S., Izubuchi, T., Jin, L., Jin, X.-Y., Osborn, J. C. and Tomiya, A. (2021).
@@ -41,9 +50,13 @@ from typing import Any
 import numpy as np
 
 from langevin.lattice._ops import twin
+from langevin.lattice.exact import exact_u1_samples
 from langevin.lattice.flow import (
+    FlowLayout,
     FlowParams,
     U1Flow,
+    _coefficients,
+    _mixture,
     flow_transformed_value_and_grad,
 )
 from langevin.lattice.u1 import (
@@ -150,28 +163,39 @@ def train_u1_flow(
     seed: int = 0,
     params: Any = None,
     log_every: int = 50,
+    objective: str = "reverse",
+    max_seconds: float | None = None,
 ) -> tuple[FlowParams, dict[str, Any]]:
-    """Train ``flow`` toward the U(1) law at ``beta`` by reverse KL from the uniform prior.
+    """Train ``flow`` toward the U(1) law at ``beta`` by reverse or forward KL.
 
-    Minimises ``E_{z~U(−π,π)^{2V}}[S(f(z)) − log|det J_f(z)|]`` (the KL divergence up to a
-    constant) with Adam (optax) on JAX, in JAX's current default precision.
+    ``objective="reverse"`` minimises ``E_{z~U(−π,π)^{2V}}[S(f(z)) − log|det J_f(z)|]``
+    (``KL(q‖π)`` up to a constant); ``objective="forward"`` minimises
+    ``−E_{x~π}[log q(x)] = E_{x~π}[−log|det J_{f⁻¹}(x)|]`` (``KL(π‖q)`` up to a constant) on
+    ``batch`` fresh exact draws per step (:func:`~langevin.lattice.exact_u1_samples`, NumPy),
+    differentiating the bisection inverse implicitly (module docstring). Adam (optax) on JAX,
+    in JAX's current default precision.
 
     Args:
         flow: the :class:`U1Flow`.
         beta: the gauge coupling.
         steps: Adam steps (>= 1).
-        batch: prior draws per step (>= 2).
+        batch: prior (reverse) or exact (forward) draws per step (>= 2).
         learning_rate: Adam's step size.
-        seed: seeds the prior draws.
+        seed: seeds the prior draws (and the exact draws of ``"forward"``).
         params: where to start (default ``flow.init(seed)``, the identity flow); pass trained
             parameters to continue (or to retrain a transferred flow).
         log_every: record the loss and the flow ESS every this many steps.
+        objective: ``"reverse"`` (from the prior, no data) or ``"forward"`` (exact draws).
+        max_seconds: stop after the step that exceeds this wall time (compilation included),
+            for comparisons at equal training time; ``None``: run all ``steps``.
 
     Returns:
         ``(params, history)``: float64 NumPy :class:`FlowParams` and
-        ``{"step", "loss", "ess", "seconds"}`` (``ess`` the batch's ``(Σw)²/(NΣw²)`` with
-        ``log w = −S(f(z)) + log|det J_f(z)|``; ``seconds`` the wall time, compilation
-        included).
+        ``{"step", "loss", "ess", "seconds", "first_step_seconds"}``: ``ess`` the flow ESS
+        ``(Σw)²/(NΣw²)`` of a batch of prior draws, ``log w = −S(f(z)) + log|det J_f(z)|``
+        (the training batch for ``"reverse"``, a fresh one for ``"forward"``); ``loss`` the
+        objective up to its constant; ``seconds`` the wall time, compilation included;
+        ``first_step_seconds`` the time to the end of the first step (mostly compilation).
     """
     import jax
     import jax.numpy as jnp
@@ -184,6 +208,14 @@ def train_u1_flow(
             raise ValueError(f"train_u1_flow: {name} must be an int >= {least}; got {value!r}")
     if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
         raise ValueError(f"train_u1_flow: learning_rate must be > 0; got {learning_rate!r}")
+    if objective not in ("reverse", "forward"):
+        raise ValueError(f"train_u1_flow: objective must be 'reverse' or 'forward'; got "
+                         f"{objective!r}")  # fmt: skip
+    if max_seconds is not None and not (
+        isinstance(max_seconds, (int, float)) and not isinstance(max_seconds, bool)
+        and max_seconds > 0
+    ):  # fmt: skip
+        raise ValueError(f"train_u1_flow: max_seconds must be > 0 or None; got {max_seconds!r}")
     start_params = flow.init(seed) if params is None else params
     start_params = _check_flow(flow, start_params)
     t0 = time.perf_counter()
@@ -211,18 +243,94 @@ def train_u1_flow(
         updates, state = optimizer.update(g, state, p)
         return optax.apply_updates(p, updates), state, loss, lw
 
+    if objective == "forward":
+        inverse = _jax_inverse_with_log_det(flow)
+
+        def forward_loss(p, x):
+            log_q = jax.vmap(lambda v: inverse(v, p)[1])(x)  # log|det J_{f⁻¹}(x)|
+            return -jnp.mean(log_q)
+
+        @jax.jit
+        def update_forward(p, state, x):
+            loss, g = jax.value_and_grad(forward_loss)(p, x)
+            updates, state = optimizer.update(g, state, p)
+            return optax.apply_updates(p, updates), state, loss
+
+        @jax.jit
+        def prior_log_w(p, key):
+            z = jax.random.uniform(key, (batch, flow.dim), dtype, -jnp.pi, jnp.pi)
+            return jax.vmap(log_w, in_axes=(None, 0))(p, z)
+
+        data_rng = np.random.default_rng(seed)
+
     key = jax.random.PRNGKey(seed)
     history: dict[str, Any] = {"step": [], "loss": [], "ess": []}
     for step in range(int(steps)):
         key, sub = jax.random.split(key)
-        p, state, loss, lw = update(p, state, sub)
-        if step % log_every == 0 or step == steps - 1:
+        if objective == "reverse":
+            p, state, loss, lw = update(p, state, sub)
+        else:
+            x = exact_u1_samples(beta, flow.L, batch, data_rng)
+            p, state, loss = update_forward(p, state, jnp.asarray(x, dtype))
+        if step == 0:
+            loss.block_until_ready()
+            history["first_step_seconds"] = time.perf_counter() - t0
+        last = step == steps - 1 or (
+            max_seconds is not None and time.perf_counter() - t0 > max_seconds
+        )
+        if step % log_every == 0 or last:
+            if objective == "forward":
+                lw = prior_log_w(p, jax.random.fold_in(sub, 1))
             history["step"].append(step)
             history["loss"].append(float(loss))
             history["ess"].append(flow_ess(np.asarray(lw)))
+        if last:
+            break
     history["seconds"] = time.perf_counter() - t0
     out = FlowParams(*(np.asarray(a, dtype=np.float64) for a in p))
     if not all(np.all(np.isfinite(a)) for a in out):
         raise FloatingPointError("train_u1_flow: the parameters became non-finite; lower "
                                  "learning_rate")  # fmt: skip
     return out, history
+
+
+def _jax_inverse_with_log_det(flow: U1Flow):
+    """``(x, params) -> (f⁻¹(x), log|det J_{f⁻¹}(x)|)`` on JAX for one field, differentiable in
+    ``params`` and ``x``: the layers in reverse, each active plaquette inverted by bisection
+    (gradient stopped) and one Newton step on ``h(φ) + t = φ_out`` (the implicit derivative;
+    see the module docstring). The layer loop is unrolled (``n_layers`` is small)."""
+    import jax
+    import jax.numpy as jnp
+
+    coefficients, mixture = twin(_coefficients, "jax"), twin(_mixture, "jax")
+    layout = flow.layout
+    two_pi = 2.0 * np.pi
+
+    def inverse(x, params):
+        dtype = x.dtype
+        p = FlowParams(*(jnp.asarray(a, dtype) for a in params))
+        lay = FlowLayout(*(jnp.asarray(a) for a in layout[:5]),
+                         *(jnp.asarray(a, dtype) for a in layout[5:]))  # fmt: skip
+        z, log_det = x, jnp.zeros((), dtype)
+        for i in reversed(range(flow.n_layers)):
+            phi, out = coefficients(z, i, p, lay)  # the frozen plaquettes are unchanged
+            t = out[:, -1]
+            u = jnp.mod(phi - t + jnp.pi, two_pi) - jnp.pi
+            u0, out0 = jax.lax.stop_gradient(u), jax.lax.stop_gradient(out)
+
+            def halve(_k, bounds, u0=u0, out0=out0):
+                lo, hi = bounds
+                mid = 0.5 * (lo + hi)
+                below = mid + mixture(mid, out0)[0] < u0
+                return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+            lo, hi = jax.lax.fori_loop(0, 64, halve, (u0 * 0.0 - jnp.pi, u0 * 0.0 + jnp.pi))
+            root = 0.5 * (lo + hi)
+            delta0, deriv0 = mixture(root, out)
+            phi_in = root - (root + delta0 - u) / jax.lax.stop_gradient(deriv0)
+            delta, deriv = mixture(phi_in, out)
+            z = z - lay.link_sign[i] * jnp.take(delta + t, lay.site)
+            log_det = log_det - jnp.sum(lay.active[i] * jnp.log(deriv))
+        return z, log_det
+
+    return inverse
