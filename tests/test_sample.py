@@ -290,3 +290,19 @@ def test_numba_chunks_follow_the_clock(monkeypatch):
     slow = run(warmup=0, draws=3000)
     assert sizes[0] == numba_backend._FIRST_CHUNK and max(sizes[1:]) == 10
     np.testing.assert_array_equal(fast.draws, slow.draws)
+
+
+def test_numba_threads_follow_numbas_thread_setting(monkeypatch):
+    """The Numba engine runs chains on at most ``NUMBA_NUM_THREADS`` threads (Numba's default:
+    the CPUs in this process's affinity mask, not ``os.cpu_count()``), and the draws do not
+    depend on the thread count. With the setting at 1, four chains run without a thread pool;
+    at 2 the pool has two workers."""
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    monkeypatch.setattr(numba_backend, "_POOL", None)
+    assert numba_backend.usable_threads() == 1
+    one = run(chains=4, seed=3)
+    assert numba_backend._POOL is None
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 2)
+    two = run(chains=4, seed=3)
+    assert numba_backend._POOL is not None and numba_backend._POOL._max_workers == 2
+    np.testing.assert_array_equal(one.draws, two.draws)

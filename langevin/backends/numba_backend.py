@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import sys
 import time
 import warnings
@@ -480,7 +479,7 @@ def map_members(fn, args: tuple, axes: tuple, *, threads: int | None = None) -> 
                                    overrides={"call_member": caller})  # fmt: skip
     loop = _MAPS[key]
     # threads pay off only for large populations (a pool submission costs ~50 µs)
-    workers = max(1, min(threads or os.cpu_count() or 1, members // 512 or 1))
+    workers = max(1, min(threads or usable_threads(), members // 512 or 1))
     edges = np.linspace(0, members, workers + 1).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
@@ -640,9 +639,19 @@ def _chunk_cap(members: int, dim: int) -> int:
     return int(max(10, _CHUNK_BYTES // (8 * (dim + 1) * members)))
 
 
+def usable_threads() -> int:
+    """Threads the engine runs members on: Numba's ``NUMBA_NUM_THREADS``, which defaults to
+    the CPUs this process may run on (its affinity mask, not ``os.cpu_count()``: a container
+    or ``taskset`` limited to 2 of 64 CPUs gets 2) and which users set to share a machine.
+    More threads than free cores cost more CPU per chain-step, not less (measured on 2 shared
+    cores: 4 chains on 2 threads 3.8–9.3 µs per chain-step against 3.2–4.9 on one,
+    ``benchmarks/results/proximal_myula.md``)."""
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL
-    workers = max(1, min(n, os.cpu_count() or 1))
+    workers = max(1, min(n, usable_threads()))
     if _POOL is None or _POOL._max_workers < workers:
         _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="langevin-engine")
     return _POOL
@@ -738,7 +747,7 @@ def run(
                 lo = m + 1  # the members after it in this block still run
 
     t_start = time.perf_counter()  # after the loop was compiled or loaded
-    workers = max(1, min(threads or os.cpu_count() or 1, members))
+    workers = max(1, min(threads or usable_threads(), members))
     if draws_noise:
         bounds = [(c, c + 1) for c in range(members)]  # each chain its own generator
     else:
