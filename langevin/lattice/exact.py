@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from langevin.lattice.u1 import _check_beta, _check_size, lattice_indices
+from langevin.lattice.u1 import _check_beta, _check_size, lattice_indices, wrap
 
 __all__ = ["exact_u1_samples", "exact_plaquette_angles"]
 
@@ -67,10 +67,6 @@ def _rng(seed: Any) -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed must be a non-negative int or a numpy Generator; got {seed!r}")
     return np.random.default_rng(int(seed))
-
-
-def _wrap(phi: np.ndarray) -> np.ndarray:
-    return np.mod(phi + np.pi, 2.0 * np.pi) - np.pi
 
 
 def exact_plaquette_angles(beta: float, L: int, n: int, seed: Any = 0) -> np.ndarray:
@@ -101,7 +97,7 @@ def exact_plaquette_angles(beta: float, L: int, n: int, seed: Any = 0) -> np.nda
         m = min(int(1.2 * (n - have) / rate) + 16, max(1024, 4_000_000 // V))
         free = rng.vonmises(0.0, beta, (m, V - 1)) if beta > 0 else rng.uniform(
             -np.pi, np.pi, (m, V - 1))  # fmt: skip
-        last = _wrap(-np.sum(free, axis=1))
+        last = wrap(-np.sum(free, axis=1))
         keep = rng.random(m) < np.exp(beta * (np.cos(last) - 1.0))
         out.append(np.concatenate([free[keep], last[keep, None]], axis=1))
         have += int(np.count_nonzero(keep))
@@ -167,4 +163,4 @@ def exact_u1_samples(beta: float, L: int, n: int, seed: Any = 0) -> np.ndarray:
     f = x.reshape(n, 2, L, L)
     f[:, 0] += alpha - np.roll(alpha, -1, axis=1) + hol[:, 0, None, None]
     f[:, 1] += alpha - np.roll(alpha, -1, axis=2) + hol[:, 1, None, None]
-    return _wrap(f.reshape(n, 2 * V))
+    return wrap(f.reshape(n, 2 * V))

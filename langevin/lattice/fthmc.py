@@ -55,6 +55,7 @@ from langevin.lattice.flow import (
     FlowLayout,
     FlowParams,
     U1Flow,
+    _bisection_body,
     _coefficients,
     _mixture,
     flow_transformed_value_and_grad,
@@ -302,7 +303,12 @@ def _jax_inverse_with_log_det(flow: U1Flow):
     import jax
     import jax.numpy as jnp
 
+    from langevin.backends import jax_ops
+
+    # the sampler's own pieces (flow.py): the layer's coefficients, the tan mixture and the
+    # bisection step of ``flow_inverse``
     coefficients, mixture = twin(_coefficients, "jax"), twin(_mixture, "jax")
+    bisect = twin(_bisection_body, "jax")
     layout = flow.layout
     two_pi = 2.0 * np.pi
 
@@ -318,13 +324,8 @@ def _jax_inverse_with_log_det(flow: U1Flow):
             u = jnp.mod(phi - t + jnp.pi, two_pi) - jnp.pi
             u0, out0 = jax.lax.stop_gradient(u), jax.lax.stop_gradient(out)
 
-            def halve(_k, bounds, u0=u0, out0=out0):
-                lo, hi = bounds
-                mid = 0.5 * (lo + hi)
-                below = mid + mixture(mid, out0)[0] < u0
-                return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
-
-            lo, hi = jax.lax.fori_loop(0, 64, halve, (u0 * 0.0 - jnp.pi, u0 * 0.0 + jnp.pi))
+            lo, hi = jax_ops.fori_loop(0, 64, bisect, (u0 * 0.0 - jnp.pi, u0 * 0.0 + jnp.pi),
+                                       (u0, out0))  # fmt: skip
             root = 0.5 * (lo + hi)
             delta0, deriv0 = mixture(root, out)
             phi_in = root - (root + delta0 - u) / jax.lax.stop_gradient(deriv0)
