@@ -100,6 +100,14 @@ def test_exact_draws_on_a_small_torus_match_brute_force():
     })  # fmt: skip
 
 
+def test_strong_coupling_draws_are_finite_and_concentrated():
+    """β = 900 (past where e^{−β}·I_0(β) is inf·0 in float64): the draws come back, with the
+    plaquettes near 0 (⟨cos x_P⟩ against the exact value, iid z)."""
+    x = exact_u1_samples(900.0, 4, 2000, seed=5)
+    assert np.all(np.isfinite(x))
+    assert_z_ok({"cos": iid_z(plaquette(x, 4), exact_plaquette(900.0, 4))})
+
+
 def test_built_fields_have_the_drawn_plaquettes():
     """The links solve curl(x) ≡ θ (mod 2π) to round-off (least squares on the sum-zero
     subspace), so Q = Σθ/2π exactly (checked: without the 2π shift of θ_V the plaquettes are

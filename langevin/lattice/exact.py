@@ -49,6 +49,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.special import i0e
 
 from langevin.lattice.u1 import _check_beta, _check_size, lattice_indices, wrap
 
@@ -91,7 +92,9 @@ def exact_plaquette_angles(beta: float, L: int, n: int, seed: Any = 0) -> np.nda
     V = _check_size(L) ** 2
     n = _check_n(n)
     rng = _rng(seed)
-    rate = max(float(np.exp(-beta) * np.i0(beta)), 1e-3) if beta > 0 else 1.0
+    # I_0(β)e^{−β} as scipy's exponentially scaled i0e: np.exp(−β)·np.i0(β) is inf·0 = NaN
+    # past β ≈ 700
+    rate = max(float(i0e(beta)), 1e-3)
     out, have = [], 0
     while have < n:
         m = min(int(1.2 * (n - have) / rate) + 16, max(1024, 4_000_000 // V))
