@@ -252,11 +252,14 @@ def kl_compare(args) -> str:
     flow = U1Flow(L=L, n_layers=8, hidden=(8, 8))
     steps, batch, lr = 200, 32, 1e-3
     load = [os.getloadavg()[0]]
-    rev, hist_r = train_u1_flow(flow, beta, steps=steps, batch=batch, learning_rate=lr, seed=0)
-    budget = args.train_seconds or hist_r["seconds"]
     if args.train_seconds:  # both for the given time
+        budget = args.train_seconds
         rev, hist_r = train_u1_flow(flow, beta, steps=10**9, batch=batch, learning_rate=lr,
                                     seed=0, max_seconds=budget)  # fmt: skip
+    else:  # both for reverse KL's time over `steps`
+        rev, hist_r = train_u1_flow(flow, beta, steps=steps, batch=batch, learning_rate=lr,
+                                    seed=0)  # fmt: skip
+        budget = hist_r["seconds"]
     load.append(os.getloadavg()[0])
     fwd, hist_f = train_u1_flow(flow, beta, steps=10**9, batch=batch, learning_rate=lr, seed=0,
                                 objective="forward", max_seconds=budget)  # fmt: skip
